@@ -1,0 +1,1 @@
+"""adyn: the async DynamoDB ORM for asyncio services."""
