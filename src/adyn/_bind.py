@@ -1,0 +1,117 @@
+"""Create or verify the tables of bound models."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+
+from ._transport import Transport
+from .errors import DynamoError, TableMismatch
+from .schema import ModelSchema
+
+log = logging.getLogger("adyn.bind")
+
+Wire = dict[str, Any]
+
+WAIT_TIMEOUT = 600.0  # seconds a table may take to become ACTIVE before bind gives up
+
+
+async def describe(transport: Transport, table: str) -> Wire | None:
+    try:
+        response = await transport.call("DescribeTable", {"TableName": table})
+    except DynamoError as exc:
+        if exc.code == "ResourceNotFoundException":
+            return None
+        raise
+    result: Wire = response["Table"]
+    return result
+
+
+def _merged_create_request(table: str, schemas: Sequence[ModelSchema]) -> Wire:
+    """One CreateTable request for every model sharing a table (union of their indexes)."""
+    request = schemas[0].create_table_request(table)
+    for schema in schemas[1:]:
+        other = schema.create_table_request(table)
+        defs = {d["AttributeName"]: d for d in request["AttributeDefinitions"]}
+        for d in other["AttributeDefinitions"]:
+            defs.setdefault(d["AttributeName"], d)
+        request["AttributeDefinitions"] = list(defs.values())
+        for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+            have = {i["IndexName"] for i in request.get(kind, [])}
+            extra = [i for i in other.get(kind, []) if i["IndexName"] not in have]
+            if extra:
+                request[kind] = [*request.get(kind, []), *extra]
+        if "StreamSpecification" in other and "StreamSpecification" not in request:
+            request["StreamSpecification"] = other["StreamSpecification"]
+    return request
+
+
+def _ready(table: Wire) -> bool:
+    if table.get("TableStatus") != "ACTIVE":
+        return False
+    return all(
+        i.get("IndexStatus", "ACTIVE") == "ACTIVE" for i in table.get("GlobalSecondaryIndexes") or []
+    )
+
+
+async def wait_until_active(transport: Transport, table: str) -> Wire:
+    """Poll DescribeTable with backoff until the table and its indexes are ACTIVE."""
+    delay = 0.05
+    with anyio.fail_after(WAIT_TIMEOUT):
+        while True:
+            description = await describe(transport, table)
+            if description is not None and _ready(description):
+                return description
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+async def ensure_ttl(transport: Transport, table: str, attribute: str, create: bool) -> list[str]:
+    response = await transport.call("DescribeTimeToLive", {"TableName": table})
+    ttl = response.get("TimeToLiveDescription", {})
+    status = ttl.get("TimeToLiveStatus", "DISABLED")
+    if status in ("ENABLED", "ENABLING"):
+        if ttl.get("AttributeName") != attribute:
+            return [f"TTL is on attribute {ttl.get('AttributeName')!r}, the model needs {attribute!r}"]
+        return []
+    if not create:
+        return [f"TTL is disabled, the model needs it on {attribute!r}"]
+    await transport.call(
+        "UpdateTimeToLive",
+        {"TableName": table, "TimeToLiveSpecification": {"Enabled": True, "AttributeName": attribute}},
+    )
+    return []
+
+
+async def bind_table(
+    transport: Transport, table: str, schemas: Sequence[ModelSchema], create: bool
+) -> None:
+    """Create the table when missing (and allowed), else verify it against every model."""
+    description = await describe(transport, table)
+    if description is None:
+        if not create:
+            raise TableMismatch(table, ["the table does not exist (bind was called with create=False)"])
+        request = _merged_create_request(table, schemas)
+        try:
+            await transport.call("CreateTable", request)
+            log.info("created table %s", table)
+        except DynamoError as exc:
+            if exc.code != "ResourceInUseException":  # created meanwhile by someone else
+                raise
+        description = await wait_until_active(transport, table)
+    elif not _ready(description):
+        description = await wait_until_active(transport, table)
+    differences: list[str] = []
+    for schema in schemas:
+        for diff in schema.differences(description):
+            text = diff if len(schemas) == 1 else f"{schema.name}: {diff}"
+            if text not in differences:
+                differences.append(text)
+    ttl_fields = {s.ttl.wire for s in schemas if s.ttl is not None}
+    for attribute in sorted(ttl_fields):
+        differences.extend(await ensure_ttl(transport, table, attribute, create))
+    if differences:
+        raise TableMismatch(table, differences)

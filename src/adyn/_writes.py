@@ -1,0 +1,324 @@
+"""Build write requests (save, delete, update, check) for one object.
+
+Single-item calls and transactions share these builders: a `WritePlan` holds the request body
+(without the table name's call wrapper), whether resending it is harmless, and what to record on
+the object once the write succeeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidCondition, InvalidItem
+from .expressions import (
+    Action,
+    Arithmetic,
+    Condition,
+    Function,
+    Path,
+    Renderer,
+    _Value,
+    all_of,
+    render_actions,
+    render_condition,
+)
+from .schema import FieldSpec, ItemState, ModelSchema
+
+Wire = dict[str, Any]
+
+# DynamoDB's item size limit; counted the way DynamoDB counts (names + values, UTF-8).
+MAX_ITEM_BYTES = 400 * 1024
+
+
+@dataclass
+class WritePlan:
+    request: Wire
+    idempotent: bool
+    done: Callable[[], None]
+    obj: Any = None
+
+
+def state_of(obj: Any) -> ItemState | None:
+    private = obj.__pydantic_private__
+    return private.get("_adyn_state") if private else None
+
+
+def set_state(obj: Any, state: ItemState | None) -> None:
+    private = obj.__pydantic_private__
+    if private is None:
+        object.__setattr__(obj, "__pydantic_private__", {"_adyn_state": state})
+    else:
+        private["_adyn_state"] = state
+
+
+def _same(spec: FieldSpec, old: Wire | None, value: Any, new: Wire | None) -> bool:
+    if old is None or "NULL" in old:
+        return new is None
+    if new is None:
+        return False
+    try:
+        return bool(spec.codec.decode(old) == value)
+    except Exception:
+        return False
+
+
+def _normalized(spec: FieldSpec, old: Wire) -> Wire:
+    """A stored value re-encoded, so its wire form (bytes, number text) is our own."""
+    wire = spec.codec.encode(spec.codec.decode(old))
+    assert wire is not None
+    return wire
+
+
+def item_size(item: Wire) -> int:
+    return sum(len(k.encode()) + _value_size(v) for k, v in item.items())
+
+
+def _value_size(av: Wire) -> int:
+    ((tag, value),) = av.items()
+    if tag == "S":
+        return len(value.encode())
+    if tag == "N":
+        return len(value) // 2 + 2
+    if tag == "B":
+        return len(value) if isinstance(value, bytes) else len(value) * 3 // 4
+    if tag in ("BOOL", "NULL"):
+        return 1
+    if tag in ("SS", "BS"):
+        return sum(len(v.encode() if isinstance(v, str) else v) for v in value)
+    if tag == "NS":
+        return sum(len(v) // 2 + 2 for v in value)
+    if tag == "L":
+        return 3 + sum(1 + _value_size(v) for v in value)
+    if tag == "M":
+        return 3 + sum(1 + len(k.encode()) + _value_size(v) for k, v in value.items())
+    return 0
+
+
+def check_size(schema: ModelSchema, item: Wire, obj: Any) -> None:
+    size = item_size(item)
+    if size > MAX_ITEM_BYTES:
+        raise InvalidItem(
+            schema.name, None, f"item is {size} bytes; DynamoDB's limit is 400 KB ({MAX_ITEM_BYTES})", obj
+        )
+
+
+def _version_parts(
+    schema: ModelSchema, obj: Any
+) -> tuple[Condition | None, tuple[FieldSpec, int] | None]:
+    spec = schema.version
+    if spec is None:
+        return None, None
+    current = obj.__dict__.get(spec.name) or 0
+    if not isinstance(current, int) or isinstance(current, bool):
+        raise InvalidItem(schema.name, spec.name, "a Version field must hold an int", obj)
+    path: Path = schema.paths[spec.name]
+    expected = path.not_exists() if current == 0 else (path == current)
+    return expected, (spec, current + 1)
+
+
+def _atomic_condition(schema: ModelSchema, obj: Any, state: ItemState | None) -> Condition:
+    if state is None or state.stored is None:
+        return schema.paths[schema.hash_key.name].not_exists()
+    parts: list[Condition] = [schema.paths[schema.hash_key.name].exists()]
+    for spec in schema.fields.values():
+        if spec.key or (state.loaded is not None and spec.name not in state.loaded):
+            continue
+        path: Path = schema.paths[spec.name]
+        old = state.stored.get(spec.wire)
+        if old is None or "NULL" in old:
+            parts.append(path.not_exists())
+        else:
+            parts.append(Function("attribute_exists", path) & _eq(path, _normalized(spec, old)))
+    return all_of(parts)  # type: ignore[return-value]
+
+
+def _eq(path: Path, wire: Wire) -> Condition:
+    from .expressions import Compare
+
+    return Compare("=", path, _Value(wire))
+
+
+def _user_condition(condition: Any) -> Condition | None:
+    if condition is None:
+        return None
+    if not isinstance(condition, Condition):
+        raise InvalidCondition(f"condition= takes a condition such as Model.f == v, got {condition!r}")
+    return condition
+
+
+def plan_save(
+    schema: ModelSchema, table: str, obj: Any, condition: Any = None, atomic: bool = False
+) -> WritePlan:
+    """UpdateItem that sets what changed since the object was loaded (new: every field)."""
+    key = schema.key_of(obj)
+    state = state_of(obj)
+    stored = state.stored if state is not None else None
+    loaded = state.loaded if state is not None else None
+    data = obj.__dict__
+    sets: list[tuple[FieldSpec, Wire]] = []
+    removes: list[FieldSpec] = []
+    full: Wire = dict(key)
+    for spec in schema.fields.values():
+        if spec.key or spec.version or spec.name not in data:
+            continue
+        value = data[spec.name]
+        wire = None if value is None else schema.encode_value(spec, value, obj)
+        if wire is not None:
+            full[spec.wire] = wire
+        if stored is not None and (loaded is None or spec.name in loaded):
+            if _same(spec, stored.get(spec.wire), value, wire):
+                continue
+        if wire is None:
+            if stored is None or stored.get(spec.wire) is not None or (
+                loaded is not None and spec.name not in loaded
+            ):
+                removes.append(spec)
+        else:
+            sets.append((spec, wire))
+    check_size(schema, full, obj)
+
+    version_cond, bump = _version_parts(schema, obj)
+    user_cond = _user_condition(condition)
+    atomic_cond = _atomic_condition(schema, obj, state) if atomic else None
+    r = Renderer()
+    clauses: list[str] = [f"{r.path(schema.paths[s.name])} = {r.value(w)}" for s, w in sets]
+    if bump is not None:
+        spec, new_version = bump
+        clauses.append(f"{r.path(schema.paths[spec.name])} = {r.value({'N': str(new_version)})}")
+    expression = ""
+    if clauses:
+        expression = "SET " + ", ".join(clauses)
+    if removes:
+        expression += (" " if expression else "") + "REMOVE " + ", ".join(
+            r.path(schema.paths[s.name]) for s in removes
+        )
+    request: Wire = {"TableName": table, "Key": key}
+    if expression:
+        request["UpdateExpression"] = expression
+    cond = all_of([user_cond, atomic_cond, version_cond])
+    if cond is not None:
+        request["ConditionExpression"] = render_condition(cond, r)
+    r.into(request)
+
+    def done() -> None:
+        new_stored: Wire = dict(stored) if stored is not None else {}
+        new_stored.update(key)
+        for s, w in sets:
+            new_stored[s.wire] = w
+        for s in removes:
+            new_stored.pop(s.wire, None)
+        if bump is not None:
+            spec, new_version = bump
+            data[spec.name] = new_version
+            new_stored[spec.wire] = {"N": str(new_version)}
+        set_state(obj, ItemState(new_stored, loaded))
+
+    nothing_to_send = not expression and cond is None and stored is not None
+    if nothing_to_send:
+        request = {}
+    return WritePlan(request, cond is None, done, obj)
+
+
+def plan_delete(
+    schema: ModelSchema, table: str, obj: Any, condition: Any = None, atomic: bool = False
+) -> WritePlan:
+    key = schema.key_of(obj)
+    state = state_of(obj)
+    version_cond, _ = _version_parts(schema, obj)
+    atomic_cond = _atomic_condition(schema, obj, state) if atomic else None
+    cond = all_of([_user_condition(condition), atomic_cond, version_cond])
+    request: Wire = {"TableName": table, "Key": key}
+    if cond is not None:
+        r = Renderer()
+        request["ConditionExpression"] = render_condition(cond, r)
+        r.into(request)
+
+    def done() -> None:
+        set_state(obj, None)
+
+    return WritePlan(request, cond is None, done, obj)
+
+
+def plan_check(schema: ModelSchema, table: str, obj: Any, condition: Any) -> WritePlan:
+    cond = _user_condition(condition)
+    if cond is None:
+        raise InvalidCondition(f"{schema.name}: check() needs a condition")
+    r = Renderer()
+    request: Wire = {
+        "TableName": table,
+        "Key": schema.key_of(obj),
+        "ConditionExpression": render_condition(cond, r),
+    }
+    r.into(request)
+    return WritePlan(request, True, lambda: None, obj)
+
+
+def _check_overlaps(schema: ModelSchema, actions: Sequence[Action]) -> None:
+    seen: list[tuple[str | int, ...]] = []
+    for action in actions:
+        segments = action.path.segments
+        for other in seen:
+            shorter = min(len(other), len(segments))
+            if other[:shorter] == segments[:shorter]:
+                raise InvalidCondition(
+                    f"{schema.name}: two update actions touch overlapping paths "
+                    f"({action.path} and {'.'.join(map(str, other))}); DynamoDB refuses that"
+                )
+        seen.append(segments)
+
+
+def plan_update(
+    schema: ModelSchema,
+    table: str,
+    key: dict[str, Any],
+    actions: Sequence[Action],
+    condition: Any = None,
+) -> WritePlan:
+    wire_key = schema.key_from_values(key)
+    actions = list(actions)
+    if not actions:
+        raise InvalidCondition(f"{schema.name}: update() needs at least one action")
+    for action in actions:
+        if not isinstance(action, Action):
+            raise InvalidCondition(f"expected an update action such as Model.f.set(v), got {action!r}")
+        if action.path.model is not schema.model and not issubclass(schema.model, action.path.model):
+            raise InvalidCondition(f"{action.path} is not a field of {schema.name}")
+        if action.path.field is not None and action.path.field.key:
+            raise InvalidCondition(f"{action.path}: key attributes cannot be updated")
+    if schema.version is not None and not any(
+        a.path.field is schema.version for a in actions
+    ):
+        path = schema.paths[schema.version.name]
+        actions.append(
+            Action("SET", path, Arithmetic(_IfMissingZero(path), "+", _Value({"N": "1"})))
+        )
+    _check_overlaps(schema, actions)
+    r = Renderer()
+    request: Wire = {
+        "TableName": table,
+        "Key": wire_key,
+        "UpdateExpression": render_actions(actions, r),
+    }
+    cond = _user_condition(condition)
+    if cond is not None:
+        request["ConditionExpression"] = render_condition(cond, r)
+    r.into(request)
+    idempotent = cond is None and all(
+        a.kind == "REMOVE" or (a.kind == "SET" and isinstance(a.value, _Value)) for a in actions
+    )
+    return WritePlan(request, idempotent, lambda: None, None)
+
+
+class _IfMissingZero(_Value):
+    """`if_not_exists(path, 0)`: lets a version counter start from a missing attribute."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: Path) -> None:
+        super().__init__({"N": "0"})
+        self.path = path
+
+    def render(self, r: Renderer) -> str:
+        return f"if_not_exists({r.path(self.path)}, {r.value(self.wire)})"

@@ -1,0 +1,297 @@
+"""Batch reads (`engine.load`) and batch writes (`engine.batch()`).
+
+Both split work into DynamoDB's request limits (100 keys / 25 writes), send requests
+concurrently with a bound, and resend unprocessed keys or items with exponential backoff and
+full jitter. When the retry budget is spent the error names exactly what was not done.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ._concurrency import run_bounded
+from ._writes import check_size, set_state
+from .errors import BatchIncomplete, DynamoError, MissingObjects, Throttled
+from .schema import ItemState, ModelSchema
+
+if TYPE_CHECKING:
+    from .engine import Engine
+    from .model import Model
+
+__all__ = ["Batch", "load_objects"]
+
+Wire = dict[str, Any]
+Identity = tuple[str, tuple[Any, ...]]
+
+READ_CHUNK = 100
+WRITE_CHUNK = 25
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
+
+
+def identity(table: str, key: Wire) -> Identity:
+    """Who a key belongs to, the same for every wire form of equal values (bytes/base64,
+    "1.50"/"1.5") and distinct for values that trade places between hash and range."""
+    parts = []
+    for name in sorted(key):
+        ((tag, value),) = key[name].items()
+        if tag == "N":
+            value = Decimal(value).normalize()
+        elif tag == "B" and not isinstance(value, bytes):
+            value = base64.b64decode(value)
+        parts.append((name, tag, value))
+    return table, tuple(parts)
+
+
+def _key_names(schema: ModelSchema) -> list[str]:
+    return [s.wire for s in schema.key_fields]
+
+
+def fill(obj: Any, schema: ModelSchema, item: Wire) -> None:
+    """Overwrite an object's fields with a stored item (in place)."""
+    decoded = schema.decode_item(item)
+    obj.__dict__.clear()
+    obj.__dict__.update(decoded.__dict__)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(decoded.__pydantic_fields_set__))
+    set_state(obj, ItemState(item, None))
+
+
+# ---------------------------------------------------------------- reads
+
+
+async def load_objects(engine: Engine, objs: Sequence[Model], consistent: bool) -> None:
+    wanted: dict[Identity, list[tuple[Any, ModelSchema]]] = {}
+    keys: list[tuple[str, Wire]] = []
+    key_names: dict[str, list[str]] = {}
+    for obj in objs:
+        schema, table = engine._bound(type(obj))
+        key = schema.key_of(obj)
+        ident = identity(table, key)
+        if ident not in wanted:
+            wanted[ident] = []
+            keys.append((table, key))
+            key_names.setdefault(table, _key_names(schema))
+        wanted[ident].append((obj, schema))
+    if not keys:
+        return
+
+    found: dict[Identity, Wire] = {}
+    unprocessed: list[tuple[str, Wire]] = []
+    chunks = [keys[i : i + READ_CHUNK] for i in range(0, len(keys), READ_CHUNK)]
+    policy = engine.transport.retry
+
+    async def read_chunk(chunk: list[tuple[str, Wire]]) -> None:
+        pending = chunk
+        attempt = 0
+        while pending:
+            request: dict[str, Wire] = {}
+            for table, key in pending:
+                entry = request.setdefault(table, {"Keys": []})
+                entry["Keys"].append(key)
+                if consistent:
+                    entry["ConsistentRead"] = True
+            try:
+                response = await engine.transport.call("BatchGetItem", {"RequestItems": request})
+            except Throttled:
+                unprocessed.extend(pending)
+                return
+            for table, items in response.get("Responses", {}).items():
+                names = key_names[table]
+                for item in items:
+                    found[identity(table, {n: item[n] for n in names})] = item
+            pending = [
+                (table, key)
+                for table, entry in (response.get("UnprocessedKeys") or {}).items()
+                for key in entry.get("Keys", [])
+            ]
+            if pending:
+                attempt += 1
+                if attempt >= policy.max_attempts:
+                    unprocessed.extend(pending)
+                    return
+                await engine.transport.sleep(policy.delay(attempt, engine.transport._rng))
+
+    await run_bounded(chunks, read_chunk, max(1, engine.max_connections // 2))
+
+    missing: list[Any] = []
+    for ident, entries in wanted.items():
+        item = found.get(ident)
+        for obj, schema in entries:
+            if item is not None:
+                fill(obj, schema, item)
+    not_read = {identity(t, k) for t, k in unprocessed}
+    for ident, entries in wanted.items():
+        if ident not in found and ident not in not_read:
+            missing.extend(obj for obj, _ in entries)
+    if not_read:
+        objects = [obj for ident in wanted if ident in not_read for obj, _ in wanted[ident]]
+        error = BatchIncomplete(
+            f"{len(objects)} object(s) could not be read: DynamoDB kept returning their keys "
+            "as unprocessed (or throttling) after every retry",
+            objects,
+        )
+        if missing:
+            error.add_note(f"besides, {len(missing)} object(s) have no item: {missing[:5]}")
+        raise error
+    if missing:
+        raise MissingObjects(f"{len(missing)} object(s) have no stored item", missing)
+
+
+# ---------------------------------------------------------------- writes
+
+
+class _Op:
+    __slots__ = ("ident", "obj", "request", "schema", "size", "table")
+
+    def __init__(
+        self, table: str, ident: Identity, request: Wire, obj: Any, schema: ModelSchema, size: int
+    ) -> None:
+        self.table, self.ident, self.request, self.obj = table, ident, request, obj
+        self.schema, self.size = schema, size
+
+
+class Batch:
+    """Collects full-item puts and deletes and writes them with BatchWriteItem on exit.
+
+    Each object is checked when it is added (`InvalidItem` at once, nothing sent). On exit the
+    writes go out 25 a request, several requests at once; unprocessed items are resent with
+    backoff. `BatchIncomplete.objects` names exactly what was not written when retries run out.
+    Operations on the same key run in the order they were added.
+    An exception inside the block sends nothing that was not already sent by `await flush()`.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._ops: list[_Op] = []
+        self._flushed: list[Any] = []
+
+    def save(self, *objs: Model) -> None:
+        """Queue a full put of each object (no condition; replaces the whole item)."""
+        for obj in objs:
+            schema, table = self._engine._bound(type(obj))
+            item = schema.encode_item(obj)
+            check_size(schema, item, obj)
+            ident = identity(table, {n: item[n] for n in _key_names(schema)})
+            self._ops.append(
+                _Op(table, ident, {"PutRequest": {"Item": item}}, obj, schema, 0)
+            )
+
+    def delete(self, *objs: Model) -> None:
+        """Queue a delete of each object's item (by key)."""
+        for obj in objs:
+            schema, table = self._engine._bound(type(obj))
+            key = schema.key_of(obj)
+            self._ops.append(
+                _Op(table, identity(table, key), {"DeleteRequest": {"Key": key}}, obj, schema, 0)
+            )
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    async def __aenter__(self) -> Batch:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is not None:
+            discarded = len(self._ops)
+            self._ops.clear()
+            if isinstance(exc, Exception):
+                exc.add_note(
+                    f"adyn batch: {discarded} queued write(s) were not sent; "
+                    f"{len(self._flushed)} had already been written by flush()"
+                )
+            return
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Write everything queued so far (the block's exit does this for you)."""
+        ops, self._ops = self._ops, []
+        if not ops:
+            return
+        # Writes to the same key go in successive rounds so their order holds and no request
+        # carries one key twice (DynamoDB refuses that).
+        rounds: list[list[_Op]] = []
+        depth: dict[Identity, int] = {}
+        for op in ops:
+            n = depth.get(op.ident, 0)
+            depth[op.ident] = n + 1
+            if n == len(rounds):
+                rounds.append([])
+            rounds[n].append(op)
+        failed: list[_Op] = []
+        for round_ops in rounds:
+            failed.extend(await self._write_round(round_ops))
+        failed_ids = {id(op) for op in failed}
+        done_ok = [op for op in ops if id(op) not in failed_ids]
+        for op in done_ok:
+            if "PutRequest" in op.request:
+                set_state(op.obj, ItemState(op.request["PutRequest"]["Item"], None))
+            else:
+                set_state(op.obj, None)
+        self._flushed.extend(op.obj for op in done_ok)
+        if failed:
+            raise BatchIncomplete(
+                f"{len(failed)} of {len(ops)} write(s) were not done after every retry; "
+                "everything else was written once",
+                [op.obj for op in failed],
+            )
+
+    async def _write_round(self, ops: list[_Op]) -> list[_Op]:
+        chunks = [ops[i : i + WRITE_CHUNK] for i in range(0, len(ops), WRITE_CHUNK)]
+        failed: list[_Op] = []
+        engine = self._engine
+        policy = engine.transport.retry
+
+        async def write_chunk(chunk: list[_Op]) -> None:
+            pending = chunk
+            attempt = 0
+            while pending:
+                by_ident = {op.ident: op for op in pending}
+                request: dict[str, list[Wire]] = {}
+                for op in pending:
+                    request.setdefault(op.table, []).append(op.request)
+                try:
+                    response = await engine.transport.call(
+                        "BatchWriteItem", {"RequestItems": request}
+                    )
+                except Throttled:
+                    failed.extend(pending)
+                    return
+                except DynamoError:
+                    raise
+                left = []
+                for table, requests in (response.get("UnprocessedItems") or {}).items():
+                    for entry in requests:
+                        op = by_ident.get(_entry_identity(table, entry, pending))
+                        if op is not None:
+                            left.append(op)
+                pending = left
+                if pending:
+                    attempt += 1
+                    if attempt >= policy.max_attempts:
+                        failed.extend(pending)
+                        return
+                    await engine.transport.sleep(policy.delay(attempt, engine.transport._rng))
+
+        await run_bounded(chunks, write_chunk, max(1, engine.max_connections // 2))
+        return failed
+
+
+def _entry_identity(table: str, entry: Wire, pending: Iterable[_Op]) -> Identity:
+    if "PutRequest" in entry:
+        item = entry["PutRequest"]["Item"]
+    else:
+        item = entry["DeleteRequest"]["Key"]
+    for op in pending:
+        if op.table == table:
+            names = _key_names(op.schema)
+            return identity(table, {n: item[n] for n in names if n in item})
+    return identity(table, item)

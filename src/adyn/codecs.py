@@ -1,0 +1,613 @@
+"""Per-field codecs between Python values and DynamoDB wire values.
+
+A codec is compiled once per field from its type annotation. Encoding checks DynamoDB's rules
+(number range and precision, naive datetimes, mixed sets) and raises `CodecError`, which the caller
+turns into `InvalidItem` naming the model and the field. Decoding accepts both forms the
+transport produces: binary as `bytes` (botocore) or base64 text (the fast path).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import enum
+import types
+import typing
+import uuid
+from collections.abc import Callable, Mapping
+from decimal import Context, Decimal, InvalidOperation
+from typing import Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel
+
+__all__ = ["Codec", "CodecError", "Timestamp", "compile_codec"]
+
+Wire = dict[str, Any]
+
+# DynamoDB: up to 38 significant digits, magnitude between 1E-130 and 9.99...E+125.
+_MAX_DIGITS = 38
+_MIN_EXP = -130
+_MAX_ADJ = 125
+_INT_FAST = 10**38
+_DECIMAL_CONTEXT = Context(prec=60)
+
+
+class CodecError(Exception):
+    """A value breaks a DynamoDB rule or does not fit the field's type."""
+
+
+class Timestamp:
+    """Marks a `datetime` field stored as epoch seconds (`N`), as TTL attributes must be."""
+
+    def __repr__(self) -> str:
+        return "Timestamp()"
+
+
+class Codec:
+    """Encodes one Python type to a DynamoDB attribute value and back.
+
+    `wire_type` is the DynamoDB type tag ("S", "N", "B", "BOOL", "L", "M", "SS", "NS", "BS") or
+    "" for codecs whose tag depends on the value. `element` is the codec of a set's, list's or
+    map's members (used by paths such as `Post.history[0]` and by `contains`).
+    """
+
+    __slots__ = ("decode", "element", "encode", "fields", "python_type", "wire_type")
+
+    def __init__(
+        self,
+        wire_type: str,
+        encode: Callable[[Any], Wire | None],
+        decode: Callable[[Wire], Any],
+        python_type: Any,
+        element: Codec | None = None,
+        fields: Mapping[str, tuple[str, Codec]] | None = None,
+    ) -> None:
+        self.wire_type = wire_type
+        self.encode = encode
+        self.decode = decode
+        self.python_type = python_type
+        self.element = element
+        # for nested models: attribute name in python -> (wire name, codec)
+        self.fields = fields
+
+    def __repr__(self) -> str:
+        return f"Codec({self.wire_type or 'dynamic'}, {self.python_type!r})"
+
+
+# ---------------------------------------------------------------- numbers
+
+
+def number_text(value: Any) -> str:
+    """The exact DynamoDB text of a number, or CodecError if DynamoDB cannot store it."""
+    if type(value) is int:
+        if -_INT_FAST < value < _INT_FAST:
+            return str(value)
+        return _check_decimal(Decimal(value))
+    if isinstance(value, bool):
+        raise CodecError(f"expected a number, got bool {value!r}")
+    if isinstance(value, int):  # int subclasses (IntEnum values are handled by their codec)
+        return number_text(int(value))
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise CodecError(f"{value!r} cannot be stored: DynamoDB numbers are finite")
+        return _check_decimal(Decimal(repr(value)))
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise CodecError(f"{value!r} cannot be stored: DynamoDB numbers are finite")
+        return _check_decimal(value)
+    raise CodecError(f"expected a number, got {type(value).__name__} {value!r}")
+
+
+def _check_decimal(value: Decimal) -> str:
+    if not value:
+        return "0"
+    sign, digits, exponent = value.normalize(_DECIMAL_CONTEXT).as_tuple()
+    assert isinstance(exponent, int)
+    if len(digits) > _MAX_DIGITS:
+        raise CodecError(
+            f"{value} has {len(digits)} significant digits; DynamoDB keeps at most {_MAX_DIGITS}"
+        )
+    adjusted = exponent + len(digits) - 1
+    if adjusted > _MAX_ADJ or adjusted < _MIN_EXP:
+        raise CodecError(
+            f"{value} is out of DynamoDB's range (magnitude 1E-130 to 9.99...E+125)"
+        )
+    return str(value)
+
+
+def _decode_int(av: Wire) -> int:
+    text = av["N"]
+    try:
+        return int(text)
+    except ValueError:
+        number = Decimal(text)
+        if number != number.to_integral_value():
+            raise CodecError(f"stored number {text} is not an integer") from None
+        return int(number)
+
+
+# ---------------------------------------------------------------- scalars
+
+
+def _b64(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return base64.b64decode(value)
+
+
+def _enc_str(value: Any) -> Wire:
+    if type(value) is not str:
+        if isinstance(value, str) and not isinstance(value, enum.Enum):
+            return {"S": str(value)}
+        raise CodecError(f"expected str, got {type(value).__name__} {value!r}")
+    return {"S": value}
+
+
+def _enc_bool(value: Any) -> Wire:
+    if value is True or value is False:
+        return {"BOOL": value}
+    raise CodecError(f"expected bool, got {type(value).__name__} {value!r}")
+
+
+def _enc_bytes(value: Any) -> Wire:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"B": bytes(value)}
+    raise CodecError(f"expected bytes, got {type(value).__name__}")
+
+
+def _enc_uuid(value: Any) -> Wire:
+    if isinstance(value, uuid.UUID):
+        return {"S": str(value)}
+    raise CodecError(f"expected UUID, got {type(value).__name__} {value!r}")
+
+
+def _utc_text(value: Any) -> str:
+    if not isinstance(value, dt.datetime):
+        raise CodecError(f"expected datetime, got {type(value).__name__} {value!r}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise CodecError(
+            f"naive datetime {value.isoformat()} rejected: give it a timezone (e.g. UTC)"
+        )
+    return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def _enc_datetime(value: Any) -> Wire:
+    return {"S": _utc_text(value)}
+
+
+def _dec_datetime(av: Wire) -> dt.datetime:
+    value = dt.datetime.fromisoformat(av["S"])
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def _enc_timestamp(value: Any) -> Wire:
+    _utc_text(value)  # same checks: aware datetimes only
+    return {"N": str(int(value.timestamp()))}
+
+
+def _dec_timestamp(av: Wire) -> dt.datetime:
+    return dt.datetime.fromtimestamp(int(Decimal(av["N"])), dt.UTC)
+
+
+def _enc_date(value: Any) -> Wire:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return {"S": value.isoformat()}
+    raise CodecError(f"expected date, got {type(value).__name__} {value!r}")
+
+
+def _scalar(wire_type: str, python_type: Any, encode: Any, decode: Any) -> Codec:
+    return Codec(wire_type, encode, decode, python_type)
+
+
+STR = _scalar("S", str, _enc_str, lambda av: av["S"])
+BOOL = _scalar("BOOL", bool, _enc_bool, lambda av: av["BOOL"])
+BYTES = _scalar("B", bytes, _enc_bytes, lambda av: _b64(av["B"]))
+UUID_ = _scalar("S", uuid.UUID, _enc_uuid, lambda av: uuid.UUID(av["S"]))
+DATETIME = _scalar("S", dt.datetime, _enc_datetime, _dec_datetime)
+TIMESTAMP = _scalar("N", dt.datetime, _enc_timestamp, _dec_timestamp)
+DATE = _scalar("S", dt.date, _enc_date, lambda av: dt.date.fromisoformat(av["S"]))
+INT = _scalar("N", int, lambda v: {"N": number_text(v)}, _decode_int)
+FLOAT = _scalar("N", float, lambda v: {"N": number_text(v)}, lambda av: float(av["N"]))
+DECIMAL = _scalar("N", Decimal, lambda v: {"N": number_text(v)}, lambda av: Decimal(av["N"]))
+
+
+def _number_for(annotation: Any) -> Codec:
+    if annotation is int:
+        return INT
+    if annotation is float:
+        return FLOAT
+    return DECIMAL
+
+
+# ---------------------------------------------------------------- enums and literals
+
+
+def _enum_codec(annotation: type[enum.Enum]) -> Codec:
+    values = [m.value for m in annotation]
+    if all(isinstance(v, str) for v in values):
+        wire = "S"
+    elif all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        wire = "N"
+    else:
+        raise TypeError(f"Enum {annotation.__name__} must have only str or only int values")
+
+    def encode(value: Any) -> Wire:
+        if isinstance(value, annotation):
+            raw = value.value
+        else:
+            try:
+                raw = annotation(value).value
+            except ValueError:
+                raise CodecError(f"{value!r} is not a member of {annotation.__name__}") from None
+        return {"S": raw} if wire == "S" else {"N": str(raw)}
+
+    if wire == "S":
+
+        def decode(av: Wire) -> Any:
+            return annotation(av["S"])
+    else:
+
+        def decode(av: Wire) -> Any:
+            return annotation(int(av["N"]))
+
+    return Codec(wire, encode, decode, annotation)
+
+
+def _literal_codec(annotation: Any) -> Codec:
+    options = get_args(annotation)
+    if all(isinstance(o, str) for o in options):
+        allowed = frozenset(options)
+
+        def encode(value: Any) -> Wire:
+            if value not in allowed:
+                raise CodecError(f"{value!r} is not one of {sorted(allowed)}")
+            return {"S": value}
+
+        return Codec("S", encode, lambda av: av["S"], annotation)
+    if all(isinstance(o, int) and not isinstance(o, bool) for o in options):
+        allowed_n = frozenset(options)
+
+        def encode_n(value: Any) -> Wire:
+            if value not in allowed_n:
+                raise CodecError(f"{value!r} is not one of {sorted(allowed_n)}")
+            return {"N": str(value)}
+
+        return Codec("N", encode_n, _decode_int, annotation)
+    raise TypeError(f"Literal {options!r} must be all str or all int")
+
+
+# ---------------------------------------------------------------- collections
+
+
+def _set_codec(element: Codec, annotation: Any, frozen: bool) -> Codec:
+    if element.wire_type not in ("S", "N", "B"):
+        raise TypeError("sets hold only str, numbers or bytes (SS, NS, BS)")
+    tag = element.wire_type + "S"
+    make = frozenset if frozen else set
+    enc = element.encode
+    key = element.wire_type
+
+    def encode(value: Any) -> Wire | None:
+        if not isinstance(value, set | frozenset):
+            raise CodecError(f"expected a set, got {type(value).__name__}")
+        if not value:
+            return None
+        try:
+            return {tag: [enc(v)[key] for v in value]}
+        except CodecError as exc:
+            raise CodecError(f"mixed set: {exc}") from None
+
+    def decode(av: Wire) -> Any:
+        return make(element.decode({key: v}) for v in av[tag])
+
+    return Codec(tag, encode, decode, annotation, element=element)
+
+
+def _list_codec(element: Codec, annotation: Any, as_tuple: bool) -> Codec:
+    enc = _nullable_member(element)
+    dec = element.decode
+
+    def encode(value: Any) -> Wire:
+        if not isinstance(value, list | tuple):
+            raise CodecError(f"expected a list, got {type(value).__name__}")
+        return {"L": [enc(v) for v in value]}
+
+    def decode(av: Wire) -> Any:
+        items = [None if "NULL" in v else dec(v) for v in av["L"]]
+        return tuple(items) if as_tuple else items
+
+    return Codec("L", encode, decode, annotation, element=element)
+
+
+def _dict_codec(element: Codec, annotation: Any) -> Codec:
+    enc = _nullable_member(element)
+    dec = element.decode
+
+    def encode(value: Any) -> Wire:
+        if not isinstance(value, Mapping):
+            raise CodecError(f"expected a dict, got {type(value).__name__}")
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise CodecError(f"map keys must be str, got {type(k).__name__} {k!r}")
+            out[k] = enc(v)
+        return {"M": out}
+
+    def decode(av: Wire) -> Any:
+        return {k: (None if "NULL" in v else dec(v)) for k, v in av["M"].items()}
+
+    return Codec("M", encode, decode, annotation, element=element)
+
+
+def _nullable_member(element: Codec) -> Callable[[Any], Wire]:
+    enc = element.encode
+
+    def encode(value: Any) -> Wire:
+        if value is None:
+            return {"NULL": True}
+        wire = enc(value)
+        # an empty set inside a list or map cannot be stored as an attribute: store NULL
+        return {"NULL": True} if wire is None else wire
+
+    return encode
+
+
+def model_codec(model: type[BaseModel], seen: dict[Any, Codec] | None = None) -> Codec:
+    """A codec storing a plain pydantic model as a map of its fields (aliases as names)."""
+    seen = {} if seen is None else seen
+    if model in seen:
+        return seen[model]
+    fields: dict[str, tuple[str, Codec]] = {}
+    codec = Codec("M", _unset_encode, _unset_decode, model, fields=fields)
+    seen[model] = codec  # recursive models reuse the codec being built
+    for name, info in model.model_fields.items():
+        fields[name] = (info.alias or name, compile_codec(info.annotation, info.metadata, seen))
+    plan = [(name, wire, c.encode, c.decode) for name, (wire, c) in fields.items()]
+    construct = model.model_construct
+
+    def encode(value: Any) -> Wire:
+        if not isinstance(value, model):
+            if isinstance(value, Mapping):
+                value = model.model_validate(value)
+            else:
+                raise CodecError(f"expected {model.__name__}, got {type(value).__name__}")
+        out: dict[str, Any] = {}
+        data = value.__dict__
+        for name, wire, enc, _ in plan:
+            v = data.get(name)
+            if v is not None:
+                w = enc(v)
+                if w is not None:
+                    out[wire] = w
+        return {"M": out}
+
+    def decode(av: Wire) -> Any:
+        m = av["M"]
+        values = {}
+        for name, wire, _, dec in plan:
+            v = m.get(wire)
+            if v is not None and "NULL" not in v:
+                values[name] = dec(v)
+        return construct(**values)
+
+    codec.encode = encode
+    codec.decode = decode
+    return codec
+
+
+def _unset_encode(value: Any) -> Wire:  # pragma: no cover - replaced before use
+    raise AssertionError("codec used before it was built")
+
+
+def _unset_decode(av: Wire) -> Any:  # pragma: no cover - replaced before use
+    raise AssertionError("codec used before it was built")
+
+
+# ---------------------------------------------------------------- dynamic (Any, unions)
+
+
+def _dynamic_encode(value: Any) -> Wire | None:
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value.value if isinstance(value, enum.Enum) else value}
+    if isinstance(value, int | float | Decimal):
+        return {"N": number_text(value)}
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"B": bytes(value)}
+    if isinstance(value, uuid.UUID):
+        return {"S": str(value)}
+    if isinstance(value, dt.datetime):
+        return {"S": _utc_text(value)}
+    if isinstance(value, dt.date):
+        return {"S": value.isoformat()}
+    if isinstance(value, set | frozenset):
+        if not value:
+            return None
+        members = [_dynamic_encode(v) for v in value]
+        tags = {next(iter(m)) for m in members if m}
+        if len(tags) != 1 or not tags <= {"S", "N", "B"}:
+            raise CodecError(f"mixed set: members of DynamoDB types {sorted(tags)}")
+        tag = tags.pop()
+        return {tag + "S": [m[tag] for m in members if m]}
+    if isinstance(value, list | tuple):
+        return {"L": [_dynamic_encode(v) or {"NULL": True} for v in value]}
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise CodecError(f"map keys must be str, got {type(k).__name__} {k!r}")
+            out[k] = _dynamic_encode(v) or {"NULL": True}
+        return {"M": out}
+    if isinstance(value, BaseModel):
+        return _dynamic_encode(value.model_dump(by_alias=True, exclude_none=True))
+    if isinstance(value, enum.Enum):
+        return _dynamic_encode(value.value)
+    raise CodecError(f"cannot store a {type(value).__name__}")
+
+
+def _dynamic_number(text: str) -> int | Decimal:
+    number = Decimal(text)
+    if number == number.to_integral_value() and "." not in text and "e" not in text.lower():
+        return int(text)
+    return number
+
+
+def _dynamic_decode(av: Wire) -> Any:
+    ((tag, value),) = av.items()
+    if tag == "S":
+        return value
+    if tag == "N":
+        return _dynamic_number(value)
+    if tag == "BOOL":
+        return value
+    if tag == "NULL":
+        return None
+    if tag == "B":
+        return _b64(value)
+    if tag == "L":
+        return [_dynamic_decode(v) for v in value]
+    if tag == "M":
+        return {k: _dynamic_decode(v) for k, v in value.items()}
+    if tag == "SS":
+        return set(value)
+    if tag == "NS":
+        return {_dynamic_number(v) for v in value}
+    if tag == "BS":
+        return {_b64(v) for v in value}
+    raise CodecError(f"unknown DynamoDB type {tag}")
+
+
+DYNAMIC = Codec("", _dynamic_encode, _dynamic_decode, Any, element=None)
+
+
+def _union_codec(members: list[Codec], annotation: Any) -> Codec:
+    by_tag: dict[str, Codec] = {}
+    for m in members:
+        by_tag.setdefault(m.wire_type or "*", m)
+
+    def encode(value: Any) -> Wire | None:
+        errors = []
+        for m in members:
+            try:
+                return m.encode(value)
+            except CodecError as exc:
+                errors.append(str(exc))
+        raise CodecError("; ".join(errors))
+
+    def decode(av: Wire) -> Any:
+        tag = next(iter(av))
+        codec = by_tag.get(tag) or by_tag.get("*")
+        if codec is None:
+            raise CodecError(f"stored type {tag} fits no member of {annotation!r}")
+        return codec.decode(av)
+
+    tags = {m.wire_type for m in members}
+    wire_type = tags.pop() if len(tags) == 1 else ""
+    return Codec(wire_type, encode, decode, annotation)
+
+
+# ---------------------------------------------------------------- compile
+
+
+def _strip_annotated(annotation: Any, metadata: list[Any]) -> Any:
+    while get_origin(annotation) is typing.Annotated:
+        args = get_args(annotation)
+        metadata.extend(args[1:])
+        annotation = args[0]
+    return annotation
+
+
+def unwrap_optional(annotation: Any) -> tuple[Any, bool, list[Any]]:
+    """Strip Annotated and `| None`: (inner type, nullable, metadata found on the way)."""
+    metadata: list[Any] = []
+    annotation = _strip_annotated(annotation, metadata)
+    origin = get_origin(annotation)
+    if origin is Union or origin is types.UnionType:
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        nullable = len(args) < len(get_args(annotation))
+        if len(args) == 1:
+            inner = _strip_annotated(args[0], metadata)
+            return inner, nullable, metadata
+        return annotation, nullable, metadata
+    return annotation, False, metadata
+
+
+def compile_codec(
+    annotation: Any, metadata: list[Any] | None = None, seen: dict[Any, Codec] | None = None
+) -> Codec:
+    """Compile the codec for a field type; TypeError says why a type cannot be stored."""
+    found: list[Any] = list(metadata or [])
+    inner, _nullable, extra = unwrap_optional(annotation)
+    found.extend(extra)
+    if any(isinstance(m, Timestamp) for m in found):
+        if inner is not dt.datetime:
+            raise TypeError("Timestamp() marks a datetime field")
+        return TIMESTAMP
+    return _codec_for(inner, seen if seen is not None else {})
+
+
+def _codec_for(annotation: Any, seen: dict[Any, Codec]) -> Codec:
+    if annotation is Any or annotation is object:
+        return DYNAMIC
+    origin = get_origin(annotation)
+    args = get_args(annotation)
+    if origin is typing.Annotated:
+        return compile_codec(annotation, None, seen)
+    if origin is Literal:
+        return _literal_codec(annotation)
+    if origin is Union or origin is types.UnionType:
+        members = [a for a in args if a is not type(None)]
+        if len(members) == 1:
+            return compile_codec(members[0], None, seen)
+        return _union_codec([compile_codec(a, None, seen) for a in members], annotation)
+    if origin in (set, frozenset, typing.AbstractSet, typing.MutableSet):
+        if not args:
+            raise TypeError("a set needs its member type, e.g. set[str]")
+        return _set_codec(compile_codec(args[0], None, seen), annotation, origin is frozenset)
+    if origin in (list, typing.Sequence, typing.MutableSequence) or (
+        origin is tuple and len(args) == 2 and args[1] is Ellipsis
+    ):
+        element = compile_codec(args[0], None, seen) if args else DYNAMIC
+        return _list_codec(element, annotation, origin is tuple)
+    if origin is tuple:
+        raise TypeError("only tuple[T, ...] is supported (stored as a list)")
+    if origin in (dict, typing.Mapping, typing.MutableMapping):
+        if args and args[0] is not str:
+            raise TypeError("map keys must be str: use dict[str, T]")
+        element = compile_codec(args[1], None, seen) if args else DYNAMIC
+        return _dict_codec(element, annotation)
+    if annotation in (list, tuple):
+        return _list_codec(DYNAMIC, annotation, annotation is tuple)
+    if annotation is dict:
+        return _dict_codec(DYNAMIC, annotation)
+    if annotation in (set, frozenset):
+        raise TypeError("a set needs its member type, e.g. set[str]")
+    if isinstance(annotation, type):
+        if issubclass(annotation, enum.Enum):
+            return _enum_codec(annotation)
+        if annotation is bool:
+            return BOOL
+        if annotation is str:
+            return STR
+        if annotation in (int, float, Decimal):
+            return _number_for(annotation)
+        if annotation is bytes:
+            return BYTES
+        if annotation is uuid.UUID:
+            return UUID_
+        if annotation is dt.datetime:
+            return DATETIME
+        if annotation is dt.date:
+            return DATE
+        if issubclass(annotation, BaseModel):
+            return model_codec(annotation, seen)
+        if issubclass(annotation, str):
+            return STR
+        if issubclass(annotation, int):
+            return INT
+    raise TypeError(f"{annotation!r} has no DynamoDB type")

@@ -1,0 +1,614 @@
+"""Attribute paths, conditions, update actions, and the renderer that allocates placeholders.
+
+Expressions are immutable values built from class attributes (`Post.views > 3`). Rendering is a
+separate pass: a `Renderer` walks them and writes DynamoDB expression text in which every name is
+a `#nN` placeholder and every value a `:vN` placeholder, so user data never becomes expression
+text. Operators are checked against the field's DynamoDB type when the expression is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .codecs import DYNAMIC, INT, Codec, CodecError
+from .errors import InvalidCondition
+
+if TYPE_CHECKING:
+    from .schema import FieldSpec
+
+__all__ = [
+    "Action",
+    "Condition",
+    "Path",
+    "Renderer",
+    "render_actions",
+    "render_condition",
+    "render_projection",
+]
+
+Wire = dict[str, Any]
+
+_ORDERED = frozenset({"S", "N", "B", ""})
+_SIZED = frozenset({"S", "B", "SS", "NS", "BS", "L", "M", ""})
+_CONTAINS = frozenset({"S", "SS", "NS", "BS", "L", ""})
+_BEGINS = frozenset({"S", "B", ""})
+_ADDABLE = frozenset({"N", "SS", "NS", "BS", ""})
+_SETS = frozenset({"SS", "NS", "BS", ""})
+_TYPE_NAMES = frozenset({"S", "SS", "N", "NS", "B", "BS", "BOOL", "NULL", "L", "M"})
+
+
+class Renderer:
+    """Collects `ExpressionAttributeNames` and `ExpressionAttributeValues` while rendering."""
+
+    __slots__ = ("_name_of", "names", "values")
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.values: dict[str, Wire] = {}
+        self._name_of: dict[str, str] = {}
+
+    def name(self, name: str) -> str:
+        ref = self._name_of.get(name)
+        if ref is None:
+            ref = f"#n{len(self._name_of)}"
+            self._name_of[name] = ref
+            self.names[ref] = name
+        return ref
+
+    def value(self, wire: Wire) -> str:
+        ref = f":v{len(self.values)}"
+        self.values[ref] = wire
+        return ref
+
+    def path(self, path: Path) -> str:
+        parts: list[str] = []
+        for segment in path.segments:
+            if isinstance(segment, int):
+                parts.append(f"[{segment}]")
+            else:
+                parts.append(("." if parts else "") + self.name(segment))
+        return "".join(parts)
+
+    def into(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Add the collected names and values to a request (only when there are any)."""
+        if self.names:
+            request["ExpressionAttributeNames"] = self.names
+        if self.values:
+            request["ExpressionAttributeValues"] = self.values
+        return request
+
+
+# ---------------------------------------------------------------- operands
+
+
+class Operand:
+    """Something that renders to a value position: a path, a value, `size()` or arithmetic."""
+
+    __slots__ = ()
+
+    def render(self, r: Renderer) -> str:
+        raise NotImplementedError
+
+    def paths(self) -> Iterator[Path]:
+        return iter(())
+
+
+class _Value(Operand):
+    __slots__ = ("wire",)
+
+    def __init__(self, wire: Wire) -> None:
+        self.wire = wire
+
+    def render(self, r: Renderer) -> str:
+        return r.value(self.wire)
+
+    def __repr__(self) -> str:
+        return f"<value {self.wire!r}>"
+
+
+class _Size(Operand):
+    __slots__ = ("path",)
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def render(self, r: Renderer) -> str:
+        return f"size({r.path(self.path)})"
+
+    def paths(self) -> Iterator[Path]:
+        yield self.path
+
+    def _cmp(self, op: str, other: Any) -> Condition:
+        return Compare(op, self, _as_operand(other, INT, f"size({self.path})"))
+
+    def __eq__(self, other: object) -> Condition:  # type: ignore[override]
+        return self._cmp("=", other)
+
+    def __ne__(self, other: object) -> Condition:  # type: ignore[override]
+        return self._cmp("<>", other)
+
+    def __lt__(self, other: Any) -> Condition:
+        return self._cmp("<", other)
+
+    def __le__(self, other: Any) -> Condition:
+        return self._cmp("<=", other)
+
+    def __gt__(self, other: Any) -> Condition:
+        return self._cmp(">", other)
+
+    def __ge__(self, other: Any) -> Condition:
+        return self._cmp(">=", other)
+
+    def between(self, low: Any, high: Any) -> Condition:
+        return Between(self, _as_operand(low, INT, "size"), _as_operand(high, INT, "size"))
+
+    __hash__ = object.__hash__
+
+
+class Arithmetic(Operand):
+    """`Post.views + 1`: usable as the value of `set(...)`."""
+
+    __slots__ = ("left", "op", "right")
+
+    def __init__(self, left: Operand, op: str, right: Operand) -> None:
+        self.left, self.op, self.right = left, op, right
+
+    def render(self, r: Renderer) -> str:
+        return f"{self.left.render(r)} {self.op} {self.right.render(r)}"
+
+    def paths(self) -> Iterator[Path]:
+        yield from self.left.paths()
+        yield from self.right.paths()
+
+
+def _encode(codec: Codec, value: Any, where: str) -> Wire:
+    try:
+        wire = codec.encode(value)
+    except CodecError as exc:
+        raise InvalidCondition(f"{where}: {exc}") from None
+    if wire is None:
+        raise InvalidCondition(f"{where}: an empty set cannot be used as a value")
+    return wire
+
+
+def _as_operand(value: Any, codec: Codec, where: str) -> Operand:
+    if isinstance(value, Operand):
+        return value
+    return _Value(_encode(codec, value, where))
+
+
+# ---------------------------------------------------------------- paths
+
+
+class Path(Operand):
+    """An attribute path such as `Post.views`, `Post.address.city` or `Post.history[0]`."""
+
+    __slots__ = ("codec", "field", "model", "segments")
+
+    def __init__(
+        self, model: type, field: FieldSpec | None, segments: tuple[str | int, ...], codec: Codec
+    ) -> None:
+        self.model = model
+        self.field = field  # the model field the path starts at (None for raw paths)
+        self.segments = segments
+        self.codec = codec
+
+    def __repr__(self) -> str:
+        text = ""
+        for s in self.segments:
+            text += f"[{s}]" if isinstance(s, int) else (f".{s}" if text else s)
+        return f"{getattr(self.model, '__name__', '?')}.{text}"
+
+    __str__ = __repr__
+
+    def __hash__(self) -> int:
+        return hash((self.model, self.segments))
+
+    def render(self, r: Renderer) -> str:
+        return r.path(self)
+
+    def paths(self) -> Iterator[Path]:
+        yield self
+
+    # navigation ----------------------------------------------------------
+
+    def __getattr__(self, name: str) -> Path:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self[name]
+
+    def __getitem__(self, key: str | int) -> Path:
+        codec = self.codec
+        if isinstance(key, int):
+            if codec.wire_type not in ("L", ""):
+                raise InvalidCondition(f"{self} is not a list; [{key}] cannot index it")
+            return Path(self.model, self.field, (*self.segments, key), codec.element or DYNAMIC)
+        if codec.fields is not None:
+            entry = codec.fields.get(key)
+            if entry is None:
+                wanted = {wire: (wire, c) for wire, c in codec.fields.values()}.get(key)
+                if wanted is None:
+                    raise InvalidCondition(
+                        f"{self} has no field {key!r} (fields: {sorted(codec.fields)})"
+                    )
+                entry = wanted
+            wire, sub = entry
+            return Path(self.model, self.field, (*self.segments, wire), sub)
+        if codec.wire_type in ("M", ""):
+            return Path(self.model, self.field, (*self.segments, key), codec.element or DYNAMIC)
+        raise InvalidCondition(f"{self} is not a map; {key!r} cannot be looked up in it")
+
+    def _check(self, allowed: frozenset[str], what: str) -> None:
+        if self.codec.wire_type not in allowed:
+            raise InvalidCondition(
+                f"{self}: {what} does not apply to a field stored as "
+                f"{self.codec.wire_type} ({self.codec.python_type!r})"
+            )
+
+    def _value(self, value: Any) -> Operand:
+        return _as_operand(value, self.codec, str(self))
+
+    # conditions -----------------------------------------------------------
+
+    def __eq__(self, other: object) -> Condition:  # type: ignore[override]
+        if other is None:
+            return self.not_exists()
+        return Compare("=", self, self._value(other))
+
+    def __ne__(self, other: object) -> Condition:  # type: ignore[override]
+        if other is None:
+            return self.exists()
+        return Compare("<>", self, self._value(other))
+
+    def __lt__(self, other: Any) -> Condition:
+        self._check(_ORDERED, "<")
+        return Compare("<", self, self._value(other))
+
+    def __le__(self, other: Any) -> Condition:
+        self._check(_ORDERED, "<=")
+        return Compare("<=", self, self._value(other))
+
+    def __gt__(self, other: Any) -> Condition:
+        self._check(_ORDERED, ">")
+        return Compare(">", self, self._value(other))
+
+    def __ge__(self, other: Any) -> Condition:
+        self._check(_ORDERED, ">=")
+        return Compare(">=", self, self._value(other))
+
+    def between(self, low: Any, high: Any) -> Condition:
+        self._check(_ORDERED, "between")
+        return Between(self, self._value(low), self._value(high))
+
+    def begins_with(self, prefix: Any) -> Condition:
+        self._check(_BEGINS, "begins_with")
+        return Function("begins_with", self, self._value(prefix))
+
+    def contains(self, member: Any) -> Condition:
+        self._check(_CONTAINS, "contains")
+        codec = self.codec.element if self.codec.wire_type in ("SS", "NS", "BS", "L") else None
+        operand = _as_operand(member, codec or self.codec, str(self))
+        return Function("contains", self, operand)
+
+    def in_(self, values: Iterable[Any]) -> Condition:
+        operands = [self._value(v) for v in values]
+        if not operands:
+            raise InvalidCondition(f"{self}: in_() needs at least one value")
+        if len(operands) > 100:
+            raise InvalidCondition(f"{self}: in_() takes at most 100 values (DynamoDB's limit)")
+        return In(self, operands)
+
+    def exists(self) -> Condition:
+        return Function("attribute_exists", self)
+
+    def not_exists(self) -> Condition:
+        return Function("attribute_not_exists", self)
+
+    def is_(self, value: None) -> Condition:
+        if value is not None:
+            raise InvalidCondition(f"{self}: is_() only takes None; use == for values")
+        return self.not_exists()
+
+    def is_not(self, value: None) -> Condition:
+        if value is not None:
+            raise InvalidCondition(f"{self}: is_not() only takes None; use != for values")
+        return self.exists()
+
+    def is_type(self, type_name: str) -> Condition:
+        if type_name not in _TYPE_NAMES:
+            raise InvalidCondition(f"{self}: is_type() takes one of {sorted(_TYPE_NAMES)}")
+        return Function("attribute_type", self, _Value({"S": type_name}))
+
+    def size(self) -> _Size:
+        self._check(_SIZED, "size()")
+        return _Size(self)
+
+    # arithmetic -----------------------------------------------------------
+
+    def __add__(self, other: Any) -> Arithmetic:
+        self._check(frozenset({"N", ""}), "+")
+        return Arithmetic(self, "+", self._value(other))
+
+    def __radd__(self, other: Any) -> Arithmetic:
+        self._check(frozenset({"N", ""}), "+")
+        return Arithmetic(self._value(other), "+", self)
+
+    def __sub__(self, other: Any) -> Arithmetic:
+        self._check(frozenset({"N", ""}), "-")
+        return Arithmetic(self, "-", self._value(other))
+
+    def __rsub__(self, other: Any) -> Arithmetic:
+        self._check(frozenset({"N", ""}), "-")
+        return Arithmetic(self._value(other), "-", self)
+
+    # actions --------------------------------------------------------------
+
+    def set(self, value: Any) -> Action:
+        """SET the attribute to a value, another path or arithmetic (None removes it)."""
+        if value is None:
+            return self.remove()
+        if isinstance(value, Operand):
+            return Action("SET", self, value)
+        try:
+            wire = self.codec.encode(value)
+        except CodecError as exc:
+            raise InvalidCondition(f"{self}: {exc}") from None
+        if wire is None:  # an empty set is stored as no attribute
+            return self.remove()
+        return Action("SET", self, _Value(wire))
+
+    def set_if_missing(self, value: Any) -> Action:
+        """SET the attribute only when it does not exist yet."""
+        return Action("SET", self, _IfNotExists(self, self._value(value)))
+
+    def remove(self) -> Action:
+        """REMOVE the attribute (or list element)."""
+        if self.field is not None and self.field.key and len(self.segments) == 1:
+            raise InvalidCondition(f"{self}: a key attribute cannot be removed")
+        return Action("REMOVE", self, None)
+
+    def add(self, value: Any) -> Action:
+        """ADD a number to a number, or members to a set."""
+        self._check(_ADDABLE, "add()")
+        return Action("ADD", self, self._value(value))
+
+    def delete(self, subset: Any) -> Action:
+        """DELETE members from a set."""
+        self._check(_SETS, "delete()")
+        return Action("DELETE", self, self._value(subset))
+
+    def append(self, values: Sequence[Any]) -> Action:
+        """Append to a list (a missing list is treated as empty)."""
+        self._check(frozenset({"L", ""}), "append()")
+        return Action("SET", self, _ListAppend(self, self._value(list(values)), prepend=False))
+
+    def prepend(self, values: Sequence[Any]) -> Action:
+        """Prepend to a list (a missing list is treated as empty)."""
+        self._check(frozenset({"L", ""}), "prepend()")
+        return Action("SET", self, _ListAppend(self, self._value(list(values)), prepend=True))
+
+
+class _IfNotExists(Operand):
+    __slots__ = ("path", "value")
+
+    def __init__(self, path: Path, value: Operand) -> None:
+        self.path, self.value = path, value
+
+    def render(self, r: Renderer) -> str:
+        return f"if_not_exists({r.path(self.path)}, {self.value.render(r)})"
+
+
+class _ListAppend(Operand):
+    __slots__ = ("path", "prepend", "value")
+
+    def __init__(self, path: Path, value: Operand, prepend: bool) -> None:
+        self.path, self.value, self.prepend = path, value, prepend
+
+    def render(self, r: Renderer) -> str:
+        current = f"if_not_exists({r.path(self.path)}, {r.value({'L': []})})"
+        new = self.value.render(r)
+        first, second = (new, current) if self.prepend else (current, new)
+        return f"list_append({first}, {second})"
+
+
+# ---------------------------------------------------------------- conditions
+
+
+class Condition:
+    """A condition expression; combine with `&`, `|` and `~`."""
+
+    __slots__ = ()
+
+    def __and__(self, other: Condition) -> Condition:
+        if not isinstance(other, Condition):
+            return NotImplemented
+        return And((*_flatten(self, And), *_flatten(other, And)))
+
+    def __or__(self, other: Condition) -> Condition:
+        if not isinstance(other, Condition):
+            return NotImplemented
+        return Or((*_flatten(self, Or), *_flatten(other, Or)))
+
+    def __invert__(self) -> Condition:
+        return Not(self)
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            "a condition has no truth value: combine conditions with & | ~, not and/or/not"
+        )
+
+    def render(self, r: Renderer) -> str:
+        raise NotImplementedError
+
+    def paths(self) -> Iterator[Path]:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        r = Renderer()
+        text = self.render(r)
+        for ref, name in r.names.items():
+            text = text.replace(ref, name)
+        return f"<Condition {text}>"
+
+
+def _flatten(c: Condition, kind: type[And] | type[Or]) -> tuple[Condition, ...]:
+    return c.parts if isinstance(c, kind) else (c,)
+
+
+class Compare(Condition):
+    __slots__ = ("left", "op", "right")
+
+    def __init__(self, op: str, left: Operand, right: Operand) -> None:
+        self.op, self.left, self.right = op, left, right
+
+    def render(self, r: Renderer) -> str:
+        return f"{self.left.render(r)} {self.op} {self.right.render(r)}"
+
+    def paths(self) -> Iterator[Path]:
+        yield from self.left.paths()
+        yield from self.right.paths()
+
+
+class Between(Condition):
+    __slots__ = ("high", "low", "subject")
+
+    def __init__(self, subject: Operand, low: Operand, high: Operand) -> None:
+        self.subject, self.low, self.high = subject, low, high
+
+    def render(self, r: Renderer) -> str:
+        return f"{self.subject.render(r)} BETWEEN {self.low.render(r)} AND {self.high.render(r)}"
+
+    def paths(self) -> Iterator[Path]:
+        yield from self.subject.paths()
+        yield from self.low.paths()
+        yield from self.high.paths()
+
+
+class In(Condition):
+    __slots__ = ("options", "subject")
+
+    def __init__(self, subject: Path, options: list[Operand]) -> None:
+        self.subject, self.options = subject, options
+
+    def render(self, r: Renderer) -> str:
+        inner = ", ".join(o.render(r) for o in self.options)
+        return f"{self.subject.render(r)} IN ({inner})"
+
+    def paths(self) -> Iterator[Path]:
+        yield self.subject
+        for o in self.options:
+            yield from o.paths()
+
+
+class Function(Condition):
+    __slots__ = ("argument", "name", "subject")
+
+    def __init__(self, name: str, subject: Path, argument: Operand | None = None) -> None:
+        self.name, self.subject, self.argument = name, subject, argument
+
+    def render(self, r: Renderer) -> str:
+        if self.argument is None:
+            return f"{self.name}({self.subject.render(r)})"
+        return f"{self.name}({self.subject.render(r)}, {self.argument.render(r)})"
+
+    def paths(self) -> Iterator[Path]:
+        yield self.subject
+        if self.argument is not None:
+            yield from self.argument.paths()
+
+
+class And(Condition):
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: tuple[Condition, ...]) -> None:
+        self.parts = parts
+
+    def render(self, r: Renderer) -> str:
+        return " AND ".join(f"({p.render(r)})" for p in self.parts)
+
+    def paths(self) -> Iterator[Path]:
+        for p in self.parts:
+            yield from p.paths()
+
+
+class Or(Condition):
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: tuple[Condition, ...]) -> None:
+        self.parts = parts
+
+    def render(self, r: Renderer) -> str:
+        return " OR ".join(f"({p.render(r)})" for p in self.parts)
+
+    def paths(self) -> Iterator[Path]:
+        for p in self.parts:
+            yield from p.paths()
+
+
+class Not(Condition):
+    __slots__ = ("part",)
+
+    def __init__(self, part: Condition) -> None:
+        self.part = part
+
+    def render(self, r: Renderer) -> str:
+        return f"NOT ({self.part.render(r)})"
+
+    def paths(self) -> Iterator[Path]:
+        yield from self.part.paths()
+
+
+def all_of(conditions: Iterable[Condition | None]) -> Condition | None:
+    """AND together the conditions that are not None (None when there are none)."""
+    present = [c for c in conditions if c is not None]
+    if not present:
+        return None
+    result = present[0]
+    for c in present[1:]:
+        result = result & c
+    return result
+
+
+def render_condition(condition: Condition, r: Renderer) -> str:
+    if not isinstance(condition, Condition):
+        raise InvalidCondition(
+            f"expected a condition such as Model.field == value, got {condition!r}"
+        )
+    return condition.render(r)
+
+
+# ---------------------------------------------------------------- actions
+
+
+class Action:
+    """One clause of an update expression (SET, REMOVE, ADD or DELETE)."""
+
+    __slots__ = ("kind", "path", "value")
+
+    def __init__(self, kind: str, path: Path, value: Operand | None) -> None:
+        self.kind, self.path, self.value = kind, path, value
+
+    def __repr__(self) -> str:
+        return f"<Action {self.kind} {self.path}>"
+
+
+def render_actions(actions: Iterable[Action], r: Renderer) -> str:
+    clauses: dict[str, list[str]] = {"SET": [], "REMOVE": [], "ADD": [], "DELETE": []}
+    for a in actions:
+        if not isinstance(a, Action):
+            raise InvalidCondition(f"expected an update action such as Model.f.set(v), got {a!r}")
+        target = r.path(a.path)
+        if a.kind == "SET":
+            assert a.value is not None
+            clauses["SET"].append(f"{target} = {a.value.render(r)}")
+        elif a.kind == "REMOVE":
+            clauses["REMOVE"].append(target)
+        else:
+            assert a.value is not None
+            clauses[a.kind].append(f"{target} {a.value.render(r)}")
+    return " ".join(f"{kind} {', '.join(parts)}" for kind, parts in clauses.items() if parts)
+
+
+def render_projection(paths: Iterable[Path], r: Renderer) -> str:
+    return ", ".join(r.path(p) for p in paths)

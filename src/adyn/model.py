@@ -1,0 +1,173 @@
+"""`Model`, the key and option markers, and index declarations.
+
+A `Model` is a pydantic v2 model. When a concrete subclass is created it compiles once into a
+`ModelSchema` (see `schema.py`); class attribute access then gives attribute paths for
+expressions (`Post.views > 3`), and index attributes give the index bound to that model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic._internal._model_construction import ModelMetaclass
+
+from .codecs import Timestamp
+
+if TYPE_CHECKING:
+    from .schema import ModelSchema
+
+__all__ = ["GlobalIndex", "HashKey", "LocalIndex", "Model", "RangeKey", "Timestamp", "Version"]
+
+Projection = Literal["all", "keys"] | Sequence[str]
+
+
+class _Marker:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class HashKey(_Marker):
+    """Marks the partition key: `forum: Annotated[str, HashKey()]`."""
+
+    __slots__ = ()
+
+
+class RangeKey(_Marker):
+    """Marks the sort key: `id: Annotated[UUID, RangeKey()]`."""
+
+    __slots__ = ()
+
+
+class Version(_Marker):
+    """Marks an int field used for optimistic locking: every save and delete checks it."""
+
+    __slots__ = ()
+
+
+class _Index:
+    """Common part of `GlobalIndex` and `LocalIndex`."""
+
+    kind: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        *,
+        hash_key: str | None,
+        range_key: str | None,
+        projection: Projection,
+        name: str | None,
+    ) -> None:
+        self.hash_key = hash_key
+        self.range_key = range_key
+        self.projection: Projection = (
+            projection if isinstance(projection, str) else tuple(projection)
+        )
+        self.name = name
+        self.attr_name: str | None = None
+        self.model: type[Model] | None = None
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attr_name = name
+        if self.name is None:
+            self.name = name
+
+    def _bound(self, model: type[Model], attr_name: str) -> _Index:
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.model = model
+        clone.attr_name = attr_name
+        clone.name = self.name or attr_name
+        return clone
+
+    def __repr__(self) -> str:
+        owner = self.model.__name__ if self.model else "?"
+        return f"<{type(self).__name__} {owner}.{self.attr_name} ({self.name})>"
+
+
+class GlobalIndex(_Index):
+    """A global secondary index: `by_user = GlobalIndex(hash_key="user", range_key="date")`.
+
+    `projection` is "keys" (default), "all", or a list of field names to include.
+    `read_units` / `write_units` apply to provisioned tables.
+    """
+
+    kind = "global"
+
+    def __init__(
+        self,
+        hash_key: str,
+        range_key: str | None = None,
+        projection: Projection = "keys",
+        *,
+        name: str | None = None,
+        read_units: int | None = None,
+        write_units: int | None = None,
+    ) -> None:
+        super().__init__(hash_key=hash_key, range_key=range_key, projection=projection, name=name)
+        self.read_units = read_units
+        self.write_units = write_units
+
+
+class LocalIndex(_Index):
+    """A local secondary index (same hash key as the table, another range key)."""
+
+    kind = "local"
+
+    def __init__(
+        self, range_key: str, projection: Projection = "keys", *, name: str | None = None
+    ) -> None:
+        super().__init__(hash_key=None, range_key=range_key, projection=projection, name=name)
+
+
+class _ModelMeta(ModelMetaclass):
+    def __getattr__(cls, name: str) -> Any:
+        # Only a class's own compiled schema answers, so a subclass under construction never
+        # sees its parent's paths (pydantic probes attributes while collecting fields).
+        schema = cls.__dict__.get("__adyn_schema__")
+        if schema is not None:
+            path = schema.paths.get(name)
+            if path is not None:
+                return path
+        return super().__getattr__(name)
+
+
+class Model(BaseModel, metaclass=_ModelMeta):
+    """Base class of DynamoDB models: a pydantic model with keys, indexes and a table.
+
+    Declare options in an inner `class Meta` (`table_name`, `billing`, `read_units`,
+    `write_units`, `stream`, `ttl`, `abstract`).
+    """
+
+    model_config = ConfigDict(
+        validate_by_name=True,
+        validate_by_alias=True,
+        ignored_types=(GlobalIndex, LocalIndex),
+    )
+
+    _adyn_state: Any = PrivateAttr(default=None)
+    __adyn_schema__: ClassVar[ModelSchema | None] = None
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        from .schema import compile_model
+
+        type.__setattr__(cls, "__adyn_schema__", compile_model(cls))
+
+    def __eq__(self, other: object) -> bool:
+        # pydantic compares private attributes too; adyn's load state is not part of equality.
+        if not isinstance(other, BaseModel):
+            return NotImplemented
+        if type(self) is not type(other):
+            return False
+        if self.__dict__ != other.__dict__ or self.__pydantic_extra__ != other.__pydantic_extra__:
+            return False
+        mine = {k: v for k, v in (self.__pydantic_private__ or {}).items() if k != "_adyn_state"}
+        theirs = {k: v for k, v in (other.__pydantic_private__ or {}).items() if k != "_adyn_state"}
+        return mine == theirs
+
+    __hash__ = None  # type: ignore[assignment]

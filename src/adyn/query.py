@@ -1,0 +1,436 @@
+"""`Query` and `Scan`: validated and rendered once, then paged lazily.
+
+A search is prepared when it is created: the key condition, filter and projection are checked
+(`InvalidQuery` / `InvalidCondition` before anything is sent) and rendered into a request.
+Iteration requests a page only when the items of the previous one are used up. A parallel scan
+(`segments=N`) fetches the next page of every live segment at once inside one iteration step,
+so no task outlives that step.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import orjson
+
+from ._concurrency import run_bounded
+from .errors import InvalidQuery, MultipleResults, NotFound
+from .expressions import (
+    Between,
+    Compare,
+    Condition,
+    Function,
+    Path,
+    Renderer,
+    render_condition,
+    render_projection,
+)
+from .schema import FieldSpec, IndexSpec, ModelSchema, wire_fields
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+__all__ = ["Page", "Query", "Scan"]
+
+M = TypeVar("M")
+Wire = dict[str, Any]
+
+_DONE = "done"
+_TOKEN_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Page(Generic[M]):
+    """One page of results: `items`, and the `token` that resumes after it (None at the end)."""
+
+    items: list[M]
+    token: str | None
+
+
+# ---------------------------------------------------------------- tokens
+
+
+def _jsonable_key(key: Wire) -> Wire:
+    out = {}
+    for name, av in key.items():
+        ((tag, value),) = av.items()
+        if tag == "B" and isinstance(value, bytes | bytearray):
+            value = base64.b64encode(value).decode("ascii")
+        out[name] = {tag: value}
+    return out
+
+
+def _wire_key(key: Wire) -> Wire:
+    out = {}
+    for name, av in key.items():
+        ((tag, value),) = av.items()
+        if tag == "B":
+            value = base64.b64decode(value)
+        out[name] = {tag: value}
+    return out
+
+
+def encode_token(positions: Sequence[Wire | str | None]) -> str:
+    state = [p if p is None or p == _DONE else _jsonable_key(p) for p in positions]  # type: ignore[arg-type]
+    return orjson.dumps({"v": _TOKEN_VERSION, "p": state}).decode()
+
+
+def decode_token(token: str, segments: int) -> list[Wire | str | None]:
+    try:
+        data = orjson.loads(token)
+        if data.get("v") != _TOKEN_VERSION:
+            raise ValueError("unknown token version")
+        positions = data["p"]
+        if len(positions) != segments:
+            raise ValueError(f"token is for {len(positions)} segment(s), not {segments}")
+        return [p if p is None or p == _DONE else _wire_key(p) for p in positions]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InvalidQuery(f"start= is not a token of this search: {exc}") from None
+
+
+# ---------------------------------------------------------------- preparation
+
+
+def _model_and_index(target: Any) -> tuple[Any, IndexSpec | None]:
+    from .model import _Index
+    from .schema import schema_of
+
+    if isinstance(target, _Index):
+        if target.model is None:
+            raise InvalidQuery(f"{target!r} is not attached to a model")
+        schema = schema_of(target.model)
+        return target.model, schema.indexes[target.name or ""]
+    return target, None
+
+
+def _check_paths(schema: ModelSchema, condition: Condition, what: str) -> list[Path]:
+    paths = list(condition.paths())
+    for path in paths:
+        if not (path.model is schema.model or issubclass(schema.model, path.model)):
+            raise InvalidQuery(f"{what} uses {path}, which is not a field of {schema.name}")
+    return paths
+
+
+def _key_condition(
+    schema: ModelSchema, condition: Any, hash_spec: FieldSpec, range_spec: FieldSpec | None, where: str
+) -> Condition:
+    if not isinstance(condition, Condition):
+        raise InvalidQuery(f"key= takes a condition such as {schema.name}.{hash_spec.name} == value")
+    _check_paths(schema, condition, "the key condition")
+    from .expressions import And
+
+    parts = condition.parts if isinstance(condition, And) else (condition,)
+    hash_parts, range_parts = [], []
+    for part in parts:
+        subject = _subject(part)
+        if subject is None or len(subject.segments) != 1 or subject.field is None:
+            raise InvalidQuery(
+                f"key condition on {where}: {part!r} is not allowed; use == on the hash key "
+                f"({hash_spec.name}) and optionally one of == < <= > >= between begins_with on "
+                f"the range key" + (f" ({range_spec.name})" if range_spec else "")
+            )
+        if subject.field is hash_spec:
+            if not (isinstance(part, Compare) and part.op == "=") or _has_path_value(part):
+                raise InvalidQuery(f"key condition on {where}: the hash key {hash_spec.name} takes == only")
+            hash_parts.append(part)
+        elif range_spec is not None and subject.field is range_spec:
+            if isinstance(part, Compare) and part.op == "<>":
+                raise InvalidQuery(f"key condition on {where}: != is not allowed on the range key")
+            if _has_path_value(part):
+                raise InvalidQuery(f"key condition on {where}: compare the range key with values")
+            range_parts.append(part)
+        else:
+            raise InvalidQuery(
+                f"key condition on {where}: {subject.field.name} is not a key of {where}; "
+                "put it in filter="
+            )
+    if len(hash_parts) != 1:
+        raise InvalidQuery(
+            f"key condition on {where} needs exactly one == on the hash key {hash_spec.name}"
+        )
+    if len(range_parts) > 1:
+        raise InvalidQuery(f"key condition on {where}: at most one condition on the range key")
+    return condition
+
+
+def _subject(part: Condition) -> Path | None:
+    if isinstance(part, Compare) and isinstance(part.left, Path):
+        return part.left
+    if isinstance(part, Between) and isinstance(part.subject, Path):
+        return part.subject
+    if isinstance(part, Function) and part.name == "begins_with":
+        return part.subject
+    return None
+
+
+def _has_path_value(part: Condition) -> bool:
+    return len(list(part.paths())) > 1
+
+
+class _Search(Generic[M]):
+    """What `Query` and `Scan` share: preparation, paging, tokens and the result helpers."""
+
+    operation = ""
+
+    def __init__(
+        self,
+        engine: Engine,
+        target: Any,
+        *,
+        key: Any = None,
+        filter: Any = None,
+        projection: Any = "all",
+        consistent: bool = False,
+        forward: bool = True,
+        limit: int | None = None,
+        page_size: int | None = None,
+        start: str | None = None,
+        segments: int | None = None,
+    ) -> None:
+        model, index = _model_and_index(target)
+        schema, table = engine._bound(model)
+        self._engine = engine
+        self._schema = schema
+        self._index = index
+        where = f"{schema.name}.{index.index.attr_name}" if index else schema.name
+        self._where = where
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise InvalidQuery(f"{where}: limit must be a positive int or None, not {limit!r}")
+        if page_size is not None and (not isinstance(page_size, int) or page_size < 1):
+            raise InvalidQuery(f"{where}: page_size must be a positive int or None, not {page_size!r}")
+        if segments is not None and (not isinstance(segments, int) or not 1 <= segments <= 1_000_000):
+            raise InvalidQuery(f"{where}: segments must be an int from 1 to 1,000,000")
+        if consistent and index is not None and index.kind == "global":
+            raise InvalidQuery(f"{where}: global indexes do not support consistent reads")
+        self._limit = limit
+        self._segments = segments or 1
+
+        r = Renderer()
+        request: Wire = {"TableName": table}
+        if index is not None:
+            request["IndexName"] = index.name
+        hash_spec = index.hash_key if index else schema.hash_key
+        range_spec = index.range_key if index else schema.range_key
+        self._key_specs = self._position_specs(schema, index)
+        if key is not None:
+            condition = _key_condition(schema, key, hash_spec, range_spec, where)
+            request["KeyConditionExpression"] = render_condition(condition, r)
+        if filter is not None:
+            if not isinstance(filter, Condition):
+                raise InvalidQuery(f"{where}: filter= takes a condition, got {filter!r}")
+            paths = _check_paths(schema, filter, "the filter")
+            if key is not None:
+                for path in paths:
+                    if path.field is not None and path.field in (hash_spec, range_spec):
+                        raise InvalidQuery(
+                            f"{where}: the filter uses key attribute {path.field.name}; "
+                            "key attributes belong in key="
+                        )
+            request["FilterExpression"] = render_condition(filter, r)
+        self._projected, self._counting = self._projection(projection, request, r)
+        if consistent:
+            request["ConsistentRead"] = True
+        if not forward:
+            request["ScanIndexForward"] = False
+        if page_size is not None:
+            request["Limit"] = page_size
+        r.into(request)
+        self._request = request
+        self._start = decode_token(start, self._segments) if start else None
+
+    @staticmethod
+    def _position_specs(schema: ModelSchema, index: IndexSpec | None) -> list[FieldSpec]:
+        specs = list(schema.key_fields)
+        if index is not None:
+            for s in index.key_fields:
+                if s not in specs:
+                    specs.append(s)
+        return specs
+
+    def _projection(
+        self, projection: Any, request: Wire, r: Renderer
+    ) -> tuple[frozenset[str] | None, bool]:
+        schema, index, where = self._schema, self._index, self._where
+        if projection == "count":
+            return None, True
+        if projection == "all":
+            if index is None or index.projected is None:
+                return None, False
+            request["Select"] = "ALL_PROJECTED_ATTRIBUTES"
+            return wire_fields(schema, index.projected), False
+        if projection == "keys":
+            names = [s.name for s in self._key_specs]
+        elif isinstance(projection, str) or not isinstance(projection, Sequence):
+            raise InvalidQuery(
+                f"{where}: projection is 'all', 'keys', 'count' or a list of fields, not {projection!r}"
+            )
+        else:
+            names = [s.name for s in self._key_specs]
+            for entry in projection:
+                spec = self._projected_field(entry)
+                if spec.name not in names:
+                    names.append(spec.name)
+        if index is not None and index.kind == "global" and index.projected is not None:
+            missing = [n for n in names if schema.fields[n].wire not in index.projected]
+            if missing:
+                raise InvalidQuery(
+                    f"{where}: the index does not project {missing}; it projects "
+                    f"{sorted(wire_fields(schema, index.projected))}"
+                )
+        paths = [schema.paths[n] for n in names]
+        request["ProjectionExpression"] = render_projection(paths, r)
+        return frozenset(names), False
+
+    def _projected_field(self, entry: Any) -> FieldSpec:
+        schema = self._schema
+        if isinstance(entry, Path):
+            if entry.field is None or len(entry.segments) != 1 or entry.model is not schema.model and not issubclass(schema.model, entry.model):
+                raise InvalidQuery(f"{self._where}: projection takes top-level fields of {schema.name}, not {entry}")
+            return entry.field
+        if isinstance(entry, str):
+            spec = schema.fields.get(entry) or schema.by_wire.get(entry)
+            if spec is None:
+                raise InvalidQuery(f"{self._where}: projection names {entry!r}, not a field of {schema.name}")
+            return spec
+        raise InvalidQuery(f"{self._where}: projection entries are fields or names, not {entry!r}")
+
+    # ------------------------------------------------------------ paging
+
+    def _request_for(self, segment: int, start: Wire | None) -> Wire:
+        request = dict(self._request)
+        if self._segments > 1:
+            request["Segment"] = segment
+            request["TotalSegments"] = self._segments
+        if start is not None:
+            request["ExclusiveStartKey"] = start
+        return request
+
+    def _position_of(self, item: Wire) -> Wire:
+        return {s.wire: item[s.wire] for s in self._key_specs if s.wire in item}
+
+    async def _fetch(self, segment: int, start: Wire | None) -> Wire:
+        return await self._engine.transport.call(self.operation, self._request_for(segment, start))
+
+    def pages(self) -> AsyncIterator[Page[M]]:
+        """Iterate whole pages: `page.items` and `page.token` (None after the last page)."""
+        if self._counting:
+            raise InvalidQuery(f"{self._where}: a projection='count' search has no items; use count()")
+        return self._pages()
+
+    async def _pages(self) -> AsyncIterator[Page[M]]:
+        schema, projected = self._schema, self._projected
+        positions: list[Wire | str | None] = (
+            list(self._start) if self._start else [None] * self._segments
+        )
+        remaining = self._limit
+        decode = schema.decode_item
+        while True:
+            live = [i for i, p in enumerate(positions) if p != _DONE]
+            if not live:
+                return
+
+            async def fetch(i: int) -> Wire:
+                p = positions[i]
+                return await self._fetch(i, p if isinstance(p, dict) else None)
+
+            responses = await run_bounded(live, fetch, self._engine.max_connections)
+            for i, response in zip(live, responses, strict=True):
+                raw = response.get("Items", [])
+                last = response.get("LastEvaluatedKey")
+                if remaining is not None and len(raw) >= remaining:
+                    if len(raw) > remaining:
+                        raw = raw[:remaining]
+                        last = self._position_of(raw[-1])
+                    positions[i] = last if last else _DONE
+                    items = [decode(item, projected) for item in raw]
+                    finished = all(p == _DONE for p in positions)
+                    yield Page(items, None if finished else encode_token(positions))
+                    return
+                positions[i] = last if last else _DONE
+                if remaining is not None:
+                    remaining -= len(raw)
+                items = [decode(item, projected) for item in raw]
+                finished = all(p == _DONE for p in positions)
+                yield Page(items, None if finished else encode_token(positions))
+
+    def __aiter__(self) -> AsyncIterator[M]:
+        return self._items()
+
+    async def _items(self) -> AsyncIterator[M]:
+        async for page in self.pages():
+            for item in page.items:
+                yield item
+
+    async def first(self) -> M | None:
+        """The first result, or None (fetches only as many pages as it needs)."""
+        async for item in self:
+            return item
+        return None
+
+    async def one(self) -> M:
+        """The only result: `NotFound` if there is none, `MultipleResults` if there are more."""
+        found: list[M] = []
+        async for item in self:
+            found.append(item)
+            if len(found) > 1:
+                raise MultipleResults(f"{self._where}: more than one result")
+        if not found:
+            raise NotFound(f"{self._where}: no result")
+        return found[0]
+
+    async def all(self) -> list[M]:
+        """Every result, in order, as a list."""
+        return [item async for item in self]
+
+    async def count(self) -> int:
+        """How many items match (Select=COUNT over every page; `limit` caps the answer)."""
+        base = {k: v for k, v in self._request.items() if k not in ("ProjectionExpression", "Select")}
+        names = base.get("ExpressionAttributeNames")
+        if names is not None and "ProjectionExpression" in self._request:
+            used = " ".join(
+                str(base.get(k, "")) for k in ("KeyConditionExpression", "FilterExpression")
+            )
+            kept = {k: v for k, v in names.items() if k in used}
+            if kept:
+                base["ExpressionAttributeNames"] = kept
+            else:
+                base.pop("ExpressionAttributeNames")
+        base["Select"] = "COUNT"
+        positions: list[Wire | str | None] = (
+            list(self._start) if self._start else [None] * self._segments
+        )
+        total = 0
+        while True:
+            live = [i for i, p in enumerate(positions) if p != _DONE]
+            if not live or (self._limit is not None and total >= self._limit):
+                break
+
+            async def fetch(i: int) -> Wire:
+                request = dict(base)
+                if self._segments > 1:
+                    request["Segment"] = i
+                    request["TotalSegments"] = self._segments
+                p = positions[i]
+                if isinstance(p, dict):
+                    request["ExclusiveStartKey"] = p
+                return await self._engine.transport.call(self.operation, request)
+
+            for i, response in zip(live, await run_bounded(live, fetch, 16), strict=True):
+                total += int(response.get("Count", 0))
+                positions[i] = response.get("LastEvaluatedKey") or _DONE
+        return total if self._limit is None else min(total, self._limit)
+
+
+class Query(_Search[M]):
+    """A query on a table or index; built by `engine.query(...)`."""
+
+    operation = "Query"
+
+
+class Scan(_Search[M]):
+    """A scan of a table or index; built by `engine.scan(...)`."""
+
+    operation = "Scan"

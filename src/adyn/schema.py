@@ -1,0 +1,600 @@
+"""What a model compiles to: fields and codecs, keys, indexes, table options, paths.
+
+`compile_model` runs once per concrete model class, at class creation. The result answers every
+question the engine asks about a model without reflection: how to encode an object, decode an
+item, build a key, create the table, and check that a live table fits.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic.fields import FieldInfo
+
+from .codecs import TIMESTAMP, Codec, CodecError, compile_codec, unwrap_optional
+from .errors import InvalidItem, InvalidModel
+from .expressions import Path
+
+if TYPE_CHECKING:
+    from .model import Model, _Index
+
+__all__ = ["FieldSpec", "IndexSpec", "ItemState", "ModelSchema", "compile_model", "schema_of"]
+
+Wire = dict[str, Any]
+
+_META_OPTIONS = frozenset(
+    {"table_name", "billing", "read_units", "write_units", "stream", "ttl", "abstract"}
+)
+_STREAM_VIEWS = {
+    None: None,
+    "keys": "KEYS_ONLY",
+    "new": "NEW_IMAGE",
+    "old": "OLD_IMAGE",
+    "new_and_old": "NEW_AND_OLD_IMAGES",
+}
+_KEY_TYPES = frozenset({"S", "N", "B"})
+_IMMUTABLE = (str, int, float, bool, bytes, frozenset, tuple, type(None), dt.date)
+
+
+@dataclass(eq=False)
+class FieldSpec:
+    """One model field: its Python name, its DynamoDB attribute name and its codec."""
+
+    name: str
+    wire: str
+    codec: Codec
+    nullable: bool
+    key: str | None = None  # "hash" | "range" | None
+    version: bool = False
+    missing: Callable[[], Any] | None = None  # value for a field absent from a stored item
+
+
+@dataclass(eq=False)
+class IndexSpec:
+    """One secondary index, resolved against the model's fields."""
+
+    name: str
+    kind: str  # "global" | "local"
+    hash_key: FieldSpec
+    range_key: FieldSpec | None
+    projection: str  # "ALL" | "KEYS_ONLY" | "INCLUDE"
+    include: tuple[str, ...]  # wire names of non-key attributes (INCLUDE only)
+    projected: frozenset[str] | None  # wire names readable from the index; None: all
+    read_units: int | None = None
+    write_units: int | None = None
+    index: Any = None  # the bound GlobalIndex/LocalIndex object
+
+    @property
+    def key_fields(self) -> tuple[FieldSpec, ...]:
+        return (self.hash_key,) if self.range_key is None else (self.hash_key, self.range_key)
+
+
+class ItemState:
+    """What adyn knows of an object's stored item: used by `save` (diffs) and `atomic`.
+
+    `stored` is the item as last read or written (wire form), or None for a new object;
+    `loaded` is the set of field names that were read (None: all of them).
+    """
+
+    __slots__ = ("loaded", "stored")
+
+    def __init__(self, stored: Wire | None, loaded: frozenset[str] | None = None) -> None:
+        self.stored = stored
+        self.loaded = loaded
+
+
+@dataclass(eq=False)
+class ModelSchema:
+    model: type[Model]
+    table_name: str
+    billing: str
+    read_units: int | None
+    write_units: int | None
+    stream_view: str | None
+    ttl: FieldSpec | None
+    fields: dict[str, FieldSpec]
+    hash_key: FieldSpec
+    range_key: FieldSpec | None
+    version: FieldSpec | None
+    indexes: dict[str, IndexSpec]
+    paths: dict[str, Any] = field(default_factory=dict)
+    by_wire: dict[str, FieldSpec] = field(default_factory=dict)
+    _decode_plan: list[tuple[str, str, Callable[[Wire], Any]]] = field(default_factory=list)
+    _defaults: list[tuple[str, Callable[[], Any]]] = field(default_factory=list)
+    _private: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key_fields(self) -> tuple[FieldSpec, ...]:
+        return (self.hash_key,) if self.range_key is None else (self.hash_key, self.range_key)
+
+    @property
+    def name(self) -> str:
+        return self.model.__name__
+
+    # ------------------------------------------------------------ encode
+
+    def encode_value(self, spec: FieldSpec, value: Any, obj: Any = None) -> Wire | None:
+        try:
+            return spec.codec.encode(value)
+        except CodecError as exc:
+            raise InvalidItem(self.name, spec.name, str(exc), obj) from None
+
+    def key_of(self, obj: Any) -> Wire:
+        """The wire key of an object; InvalidItem if a key field is missing or empty."""
+        data = obj.__dict__
+        return {s.wire: self._key_value(s, data.get(s.name), obj) for s in self.key_fields}
+
+    def key_from_values(self, values: Mapping[str, Any], where: str = "key") -> Wire:
+        """The wire key from `{field name: value}` (as `get` and `update` take it)."""
+        names = {s.name for s in self.key_fields}
+        extra = set(values) - names
+        if extra:
+            raise InvalidItem(
+                self.name,
+                sorted(extra)[0],
+                f"not a key field; the {where} takes exactly {sorted(names)}",
+            )
+        return {s.wire: self._key_value(s, values.get(s.name), None) for s in self.key_fields}
+
+    def _key_value(self, spec: FieldSpec, value: Any, obj: Any) -> Wire:
+        if value is None:
+            raise InvalidItem(self.name, spec.name, "missing key value", obj)
+        wire = self.encode_value(spec, value, obj)
+        assert wire is not None
+        ((tag, raw),) = wire.items()
+        if tag in ("S", "B") and len(raw) == 0:
+            raise InvalidItem(self.name, spec.name, "a key value cannot be empty", obj)
+        if tag in ("S", "B") and len(raw) > (2048 if spec.key == "hash" else 1024):
+            raise InvalidItem(self.name, spec.name, "key value too long for DynamoDB", obj)
+        return wire
+
+    def encode_item(self, obj: Any) -> Wire:
+        """Every set, non-empty field of an object as a wire item."""
+        data = obj.__dict__
+        item = self.key_of(obj)
+        for spec in self.fields.values():
+            if spec.key is not None or spec.name not in data:
+                continue
+            value = data[spec.name]
+            if value is not None:
+                wire = self.encode_value(spec, value, obj)
+                if wire is not None:
+                    item[spec.wire] = wire
+        return item
+
+    # ------------------------------------------------------------ decode
+
+    def decode_item(self, item: Wire, projected: frozenset[str] | None = None) -> Any:
+        """Build a model object from a wire item without re-validating it.
+
+        `projected`: when only some fields were read, the names of those fields; the others
+        stay unset (reading them raises AttributeError) and `save` never touches them.
+        """
+        values: dict[str, Any] = {}
+        try:
+            for name, wire, dec in self._decode_plan:
+                av = item.get(wire)
+                if av is not None and "NULL" not in av:
+                    values[name] = dec(av)
+        except (CodecError, KeyError, ValueError, TypeError, ArithmeticError) as exc:
+            raise InvalidItem(
+                self.name, name, f"stored value {item.get(wire)!r} does not fit the field: {exc}"
+            ) from None
+        fields_set = set(values)
+        if projected is None:
+            for name, make in self._defaults:
+                if name not in values:
+                    values[name] = make()
+        else:
+            for name, make in self._defaults:
+                if name not in values and name in projected:
+                    values[name] = make()
+        obj = self.model.__new__(self.model)
+        object.__setattr__(obj, "__dict__", values)
+        object.__setattr__(obj, "__pydantic_fields_set__", fields_set)
+        object.__setattr__(obj, "__pydantic_extra__", None)
+        private = dict(self._private) if self._private else {}
+        private["_adyn_state"] = ItemState(item, projected)
+        object.__setattr__(obj, "__pydantic_private__", private)
+        return obj
+
+    def decode_key(self, key: Wire) -> dict[str, Any]:
+        """`{field name: Python value}` of a wire key."""
+        return {s.name: s.codec.decode(key[s.wire]) for s in self.key_fields if s.wire in key}
+
+    def key_identity(self, key: Wire) -> tuple[Any, ...]:
+        """A hashable identity of a wire key, the same for every wire form of equal values."""
+        return tuple(s.codec.decode(key[s.wire]) for s in self.key_fields)
+
+    # ------------------------------------------------------------ tables
+
+    def attribute_definitions(self) -> dict[str, str]:
+        defs = {s.wire: s.codec.wire_type for s in self.key_fields}
+        for index in self.indexes.values():
+            for s in index.key_fields:
+                defs[s.wire] = s.codec.wire_type
+        return defs
+
+    def create_table_request(self, table_name: str) -> Wire:
+        request: Wire = {
+            "TableName": table_name,
+            "KeySchema": _key_schema(self.hash_key, self.range_key),
+            "AttributeDefinitions": [
+                {"AttributeName": n, "AttributeType": t}
+                for n, t in self.attribute_definitions().items()
+            ],
+        }
+        provisioned = self.billing == "provisioned"
+        if provisioned:
+            request["BillingMode"] = "PROVISIONED"
+            request["ProvisionedThroughput"] = _throughput(self.read_units, self.write_units)
+        else:
+            request["BillingMode"] = "PAY_PER_REQUEST"
+        gsis = [i for i in self.indexes.values() if i.kind == "global"]
+        lsis = [i for i in self.indexes.values() if i.kind == "local"]
+        if gsis:
+            request["GlobalSecondaryIndexes"] = [
+                _index_request(i, self.read_units if provisioned else None, provisioned)
+                for i in gsis
+            ]
+        if lsis:
+            request["LocalSecondaryIndexes"] = [_index_request(i, None, False) for i in lsis]
+        if self.stream_view:
+            request["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": self.stream_view,
+            }
+        return request
+
+    def differences(self, table: Wire) -> list[str]:
+        """Every way a live table description fails to fit this model."""
+        diffs: list[str] = []
+        live_keys = {k["AttributeName"]: k["KeyType"] for k in table.get("KeySchema", [])}
+        want_keys = {k["AttributeName"]: k["KeyType"] for k in _key_schema(self.hash_key, self.range_key)}
+        if live_keys != want_keys:
+            diffs.append(f"key schema is {_fmt_keys(live_keys)}, the model needs {_fmt_keys(want_keys)}")
+        live_types = {
+            d["AttributeName"]: d["AttributeType"] for d in table.get("AttributeDefinitions", [])
+        }
+        for wire, wanted in self.attribute_definitions().items():
+            have = live_types.get(wire)
+            if have is not None and have != wanted:
+                diffs.append(f"attribute {wire!r} has type {have}, the model needs {wanted}")
+        live_indexes = {
+            i["IndexName"]: ("global", i) for i in table.get("GlobalSecondaryIndexes", []) or []
+        }
+        live_indexes.update(
+            {i["IndexName"]: ("local", i) for i in table.get("LocalSecondaryIndexes", []) or []}
+        )
+        for index in self.indexes.values():
+            found = live_indexes.get(index.name)
+            if found is None:
+                diffs.append(f"{index.kind} index {index.name!r} is missing")
+                continue
+            kind, live = found
+            if kind != index.kind:
+                diffs.append(f"index {index.name!r} is {kind}, the model declares it {index.kind}")
+            keys = {k["AttributeName"]: k["KeyType"] for k in live.get("KeySchema", [])}
+            want = {k["AttributeName"]: k["KeyType"] for k in _key_schema(index.hash_key, index.range_key)}
+            if keys != want:
+                diffs.append(
+                    f"index {index.name!r} has key schema {_fmt_keys(keys)}, "
+                    f"the model needs {_fmt_keys(want)}"
+                )
+            projection = live.get("Projection", {})
+            live_type = projection.get("ProjectionType", "ALL")
+            if index.projection == "ALL" and live_type != "ALL":
+                diffs.append(f"index {index.name!r} projects {live_type}, the model needs ALL")
+            elif index.projection == "INCLUDE" and live_type != "ALL":
+                have_attrs = set(projection.get("NonKeyAttributes", []) or [])
+                missing = sorted(set(index.include) - have_attrs)
+                if live_type == "KEYS_ONLY" or missing:
+                    diffs.append(
+                        f"index {index.name!r} does not project {missing or list(index.include)}"
+                    )
+        if self.stream_view:
+            spec = table.get("StreamSpecification") or {}
+            if not spec.get("StreamEnabled"):
+                diffs.append(f"stream is disabled, the model needs {self.stream_view}")
+            elif spec.get("StreamViewType") != self.stream_view:
+                diffs.append(
+                    f"stream view is {spec.get('StreamViewType')}, the model needs {self.stream_view}"
+                )
+        return diffs
+
+
+def _fmt_keys(keys: Mapping[str, str]) -> str:
+    return "(" + ", ".join(f"{n} {t}" for n, t in keys.items()) + ")"
+
+
+def _key_schema(hash_key: FieldSpec, range_key: FieldSpec | None) -> list[Wire]:
+    schema = [{"AttributeName": hash_key.wire, "KeyType": "HASH"}]
+    if range_key is not None:
+        schema.append({"AttributeName": range_key.wire, "KeyType": "RANGE"})
+    return schema
+
+
+def _throughput(read: int | None, write: int | None) -> Wire:
+    return {"ReadCapacityUnits": read or 1, "WriteCapacityUnits": write or 1}
+
+
+def _index_request(index: IndexSpec, default_units: int | None, provisioned: bool) -> Wire:
+    projection: Wire = {"ProjectionType": index.projection}
+    if index.projection == "INCLUDE":
+        projection["NonKeyAttributes"] = list(index.include)
+    request: Wire = {
+        "IndexName": index.name,
+        "KeySchema": _key_schema(index.hash_key, index.range_key),
+        "Projection": projection,
+    }
+    if provisioned:
+        request["ProvisionedThroughput"] = _throughput(
+            index.read_units or default_units, index.write_units or default_units
+        )
+    return request
+
+
+def schema_of(model: Any) -> ModelSchema:
+    """The compiled schema of a concrete model class (TypeError for anything else)."""
+    schema = getattr(model, "__dict__", {}).get("__adyn_schema__")
+    if schema is None:
+        name = getattr(model, "__name__", repr(model))
+        raise TypeError(f"{name} is not a concrete adyn Model (abstract, or not a Model)")
+    return schema  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------- compile
+
+
+def _meta_options(cls: type) -> tuple[dict[str, Any], bool]:
+    """Meta options, inherited from the nearest base that sets each; `abstract` is not."""
+    options: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        meta = klass.__dict__.get("Meta")
+        if meta is None:
+            continue
+        for key, value in vars(meta).items():
+            if key.startswith("_"):
+                continue
+            if key not in _META_OPTIONS:
+                raise InvalidModel(
+                    cls.__name__, None, f"unknown Meta option {key!r} (known: {sorted(_META_OPTIONS)})"
+                )
+            if key != "abstract":
+                options[key] = value
+    own = cls.__dict__.get("Meta")
+    abstract = bool(getattr(own, "abstract", False)) if own is not None else False
+    return options, abstract
+
+
+def _markers(info: FieldInfo) -> tuple[list[Any], bool]:
+    found = list(info.metadata)
+    _, nullable, extra = unwrap_optional(info.annotation)
+    found.extend(extra)
+    return found, nullable
+
+
+def _missing_factory(info: FieldInfo, codec: Codec) -> Callable[[], Any] | None:
+    if info.default_factory is not None:
+        factory = info.default_factory
+        return factory  # type: ignore[return-value]
+    if not info.is_required():
+        default = info.default
+        if isinstance(default, _IMMUTABLE):
+            return lambda: default
+        return lambda: copy.deepcopy(default)
+    if codec.wire_type in ("SS", "NS", "BS"):
+        make = frozenset if _is_frozen(codec) else set
+        return make
+    return None
+
+
+def _is_frozen(codec: Codec) -> bool:
+    origin = getattr(codec.python_type, "__origin__", None)
+    return origin is frozenset
+
+
+def compile_model(cls: type[Model]) -> ModelSchema | None:
+    """Compile a model class; None for abstract models. InvalidModel names model and field."""
+    from .model import HashKey, RangeKey, Version, _Index
+
+    name = cls.__name__
+    options, abstract = _meta_options(cls)
+    if abstract:
+        return None
+
+    specs: dict[str, FieldSpec] = {}
+    hash_key: FieldSpec | None = None
+    range_key: FieldSpec | None = None
+    version: FieldSpec | None = None
+    ttl_name = options.get("ttl")
+    wires: dict[str, str] = {}
+    for field_name, info in cls.model_fields.items():
+        markers, nullable = _markers(info)
+        wire = info.alias or field_name
+        if wire in wires:
+            raise InvalidModel(name, field_name, f"stored name {wire!r} is also used by {wires[wire]}")
+        wires[wire] = field_name
+        try:
+            codec = compile_codec(info.annotation, list(info.metadata))
+        except TypeError as exc:
+            raise InvalidModel(name, field_name, f"cannot be stored in DynamoDB: {exc}") from None
+        spec = FieldSpec(field_name, wire, codec, nullable)
+        if field_name == ttl_name:
+            if codec.python_type is not dt.datetime:
+                raise InvalidModel(name, field_name, "the TTL field must be a datetime")
+            spec.codec = TIMESTAMP  # DynamoDB only expires items with epoch seconds
+        is_hash = any(isinstance(m, HashKey) for m in markers)
+        is_range = any(isinstance(m, RangeKey) for m in markers)
+        if is_hash and is_range:
+            raise InvalidModel(name, field_name, "a field cannot be both HashKey and RangeKey")
+        if is_hash or is_range:
+            _check_key_field(name, field_name, spec, nullable)
+            if is_hash:
+                if hash_key is not None:
+                    raise InvalidModel(
+                        name, field_name, f"two hash keys ({hash_key.name} and {field_name})"
+                    )
+                spec.key, hash_key = "hash", spec
+            else:
+                if range_key is not None:
+                    raise InvalidModel(
+                        name, field_name, f"two range keys ({range_key.name} and {field_name})"
+                    )
+                spec.key, range_key = "range", spec
+        if any(isinstance(m, Version) for m in markers):
+            if codec.python_type is not int or nullable:
+                raise InvalidModel(name, field_name, "a Version field must be a (non-optional) int")
+            if version is not None:
+                raise InvalidModel(name, field_name, f"two Version fields ({version.name})")
+            spec.version, version = True, spec
+        spec.missing = _missing_factory(info, spec.codec)
+        specs[field_name] = spec
+
+    if hash_key is None:
+        raise InvalidModel(name, None, "no hash key: mark one field Annotated[..., HashKey()]")
+    if ttl_name is not None and ttl_name not in specs:
+        raise InvalidModel(name, str(ttl_name), "Meta.ttl names no field of the model")
+    ttl = specs.get(ttl_name) if ttl_name else None
+    if ttl is not None and ttl.key:
+        raise InvalidModel(name, ttl.name, "the TTL field cannot be a key")
+
+    billing = options.get("billing", "on_demand")
+    if billing not in ("on_demand", "provisioned"):
+        raise InvalidModel(name, None, f"Meta.billing is {billing!r}; use 'on_demand' or 'provisioned'")
+    stream = options.get("stream")
+    if stream not in _STREAM_VIEWS:
+        raise InvalidModel(
+            name, None, f"Meta.stream is {stream!r}; use None, 'keys', 'new', 'old' or 'new_and_old'"
+        )
+    table_name = options.get("table_name") or name
+    if not isinstance(table_name, str) or not 3 <= len(table_name) <= 255:
+        raise InvalidModel(name, None, f"table name {table_name!r} must be 3 to 255 characters")
+
+    schema = ModelSchema(
+        model=cls,
+        table_name=table_name,
+        billing=billing,
+        read_units=options.get("read_units"),
+        write_units=options.get("write_units"),
+        stream_view=_STREAM_VIEWS[stream],
+        ttl=ttl,
+        fields=specs,
+        hash_key=hash_key,
+        range_key=range_key,
+        version=version,
+        indexes={},
+    )
+
+    # indexes: found anywhere in the MRO, re-bound to this class
+    seen: set[str] = set()
+    for klass in cls.__mro__:
+        for attr, value in list(vars(klass).items()):
+            if attr in seen or not isinstance(value, _Index):
+                continue
+            seen.add(attr)
+            bound = value._bound(cls, attr)
+            index = _compile_index(schema, bound)
+            if index.name in schema.indexes:
+                raise InvalidModel(name, attr, f"two indexes named {index.name!r}")
+            schema.indexes[index.name] = index
+            type.__setattr__(cls, attr, bound)
+    if len([i for i in schema.indexes.values() if i.kind == "local"]) > 5:
+        raise InvalidModel(name, None, "DynamoDB allows at most 5 local indexes")
+    if len([i for i in schema.indexes.values() if i.kind == "global"]) > 20:
+        raise InvalidModel(name, None, "DynamoDB allows at most 20 global indexes")
+
+    schema.by_wire = {s.wire: s for s in specs.values()}
+    schema.paths = {s.name: Path(cls, s, (s.wire,), s.codec) for s in specs.values()}
+    schema._decode_plan = [(s.name, s.wire, s.codec.decode) for s in specs.values()]
+    schema._defaults = [(s.name, s.missing) for s in specs.values() if s.missing is not None]
+    schema._private = {
+        k: v.get_default()
+        for k, v in (cls.__private_attributes__ or {}).items()
+        if k != "_adyn_state"
+    }
+    return schema
+
+
+def _check_key_field(model: str, field_name: str, spec: FieldSpec, nullable: bool) -> None:
+    if nullable:
+        raise InvalidModel(model, field_name, "a key field cannot be optional")
+    if spec.codec.wire_type not in _KEY_TYPES:
+        raise InvalidModel(
+            model,
+            field_name,
+            f"a key must be stored as S, N or B; {spec.codec.python_type!r} is stored as "
+            f"{spec.codec.wire_type or 'a dynamic type'}",
+        )
+
+
+def _compile_index(schema: ModelSchema, index: _Index) -> IndexSpec:
+    model = schema.name
+    attr = index.attr_name or "?"
+
+    def resolve(field_name: str | None, role: str) -> FieldSpec:
+        spec = schema.fields.get(field_name or "")
+        if spec is None:
+            raise InvalidModel(model, attr, f"index {role} {field_name!r} is not a field of {model}")
+        if spec.codec.wire_type not in _KEY_TYPES or spec.nullable and spec.key:
+            _check_key_field(model, spec.name, spec, False)
+        return spec
+
+    if index.kind == "local":
+        if schema.range_key is None:
+            raise InvalidModel(model, attr, "a LocalIndex needs a table with a range key")
+        hash_spec = schema.hash_key
+    else:
+        hash_spec = resolve(index.hash_key, "hash_key")
+    range_spec = resolve(index.range_key, "range_key") if index.range_key else None
+    if index.kind == "local" and range_spec is None:
+        raise InvalidModel(model, attr, "a LocalIndex needs a range_key")
+
+    table_keys = {s.wire for s in schema.key_fields}
+    index_keys = {hash_spec.wire} | ({range_spec.wire} if range_spec else set())
+    keys = table_keys | index_keys
+    projection = index.projection
+    include: tuple[str, ...] = ()
+    projected: frozenset[str] | None
+    if projection == "all":
+        kind, projected = "ALL", None
+    elif projection == "keys":
+        kind, projected = "KEYS_ONLY", frozenset(keys)
+    elif isinstance(projection, str):
+        raise InvalidModel(model, attr, f"projection {projection!r}: use 'all', 'keys' or a list")
+    else:
+        wires = []
+        for field_name in projection:
+            spec = schema.fields.get(field_name)
+            if spec is None:
+                raise InvalidModel(
+                    model, attr, f"index projection names {field_name!r}, not a field of {model}"
+                )
+            if spec.wire not in keys:
+                wires.append(spec.wire)
+        include = tuple(wires)
+        kind = "INCLUDE" if include else "KEYS_ONLY"
+        projected = frozenset(keys) | frozenset(include)
+    read_units = getattr(index, "read_units", None)
+    write_units = getattr(index, "write_units", None)
+    return IndexSpec(
+        name=index.name or attr,
+        kind=index.kind,
+        hash_key=hash_spec,
+        range_key=range_spec,
+        projection=kind,
+        include=include,
+        projected=projected,
+        read_units=read_units,
+        write_units=write_units,
+        index=index,
+    )
+
+
+def wire_fields(schema: ModelSchema, names: Iterable[str]) -> frozenset[str]:
+    """Field names whose wire names are in `names`."""
+    return frozenset(schema.by_wire[n].name for n in names if n in schema.by_wire)

@@ -1,0 +1,230 @@
+"""Read and write transactions (TransactGetItems / TransactWriteItems)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ._writes import WritePlan, plan_check, plan_delete, plan_save, plan_update
+from .batch import fill, identity
+from .errors import (
+    CancellationReason,
+    DynamoError,
+    InvalidItem,
+    MissingObjects,
+    Throttled,
+    TransactionCanceled,
+)
+from .expressions import Action, Condition
+from .schema import ModelSchema
+
+if TYPE_CHECKING:
+    from .engine import Engine
+    from .model import Model
+
+__all__ = ["ReadTransaction", "WriteTransaction"]
+
+Wire = dict[str, Any]
+
+MAX_ITEMS = 100
+# Cancellation reasons after which nothing was applied and a new attempt may well succeed.
+_RETRYABLE_REASONS = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+)
+
+
+class _Transaction:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._keys: set[Any] = set()
+        self._count = 0
+
+    def _claim(self, schema: ModelSchema, table: str, key: Wire) -> None:
+        if self._count >= MAX_ITEMS:
+            raise InvalidItem(
+                schema.name, None, f"a transaction holds at most {MAX_ITEMS} items"
+            )
+        ident = identity(table, key)
+        if ident in self._keys:
+            raise InvalidItem(
+                schema.name,
+                None,
+                f"two operations on one item ({schema.decode_key(key)}) in one transaction; "
+                "DynamoDB refuses that",
+            )
+        self._keys.add(ident)
+        self._count += 1
+
+
+class WriteTransaction(_Transaction):
+    """Collects writes and commits them atomically on exit (TransactWriteItems).
+
+    Every entry is checked when it is added. An exception inside the block sends nothing.
+    The commit carries an idempotency token, so adyn may resend it after a dropped connection
+    without applying it twice; cancellations caused only by conflicts or throttling are retried.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self._entries: list[tuple[str, WritePlan, ModelSchema]] = []
+
+    def _add(self, kind: str, plan: WritePlan, schema: ModelSchema) -> None:
+        request = plan.request
+        self._claim(schema, request["TableName"], request["Key"])
+        self._entries.append((kind, plan, schema))
+
+    def save(self, obj: Model, *, condition: Condition | None = None, atomic: bool = False) -> None:
+        """Write what changed on `obj` (as `engine.save`), within the transaction."""
+        schema, table = self._engine._bound(type(obj))
+        plan = plan_save(schema, table, obj, condition, atomic)
+        if not plan.request:  # nothing changed and nothing to check: still claim the key
+            self._claim(schema, table, schema.key_of(obj))
+            return
+        if "UpdateExpression" not in plan.request:
+            if "ConditionExpression" in plan.request:
+                self._add("ConditionCheck", plan, schema)
+                return
+            # a new object with only its key: an update that sets the key alone
+            plan.request["UpdateExpression"] = _key_only_update(plan.request)
+        self._add("Update", plan, schema)
+
+    def delete(self, obj: Model, *, condition: Condition | None = None, atomic: bool = False) -> None:
+        """Delete `obj`'s item within the transaction."""
+        schema, table = self._engine._bound(type(obj))
+        self._add("Delete", plan_delete(schema, table, obj, condition, atomic), schema)
+
+    def check(self, obj: Model, condition: Condition) -> None:
+        """Require `condition` of `obj`'s stored item for the transaction to commit."""
+        schema, table = self._engine._bound(type(obj))
+        self._add("ConditionCheck", plan_check(schema, table, obj, condition), schema)
+
+    def update(
+        self,
+        model: type[Model],
+        key: dict[str, Any],
+        actions: Sequence[Action],
+        condition: Condition | None = None,
+    ) -> None:
+        """Apply update actions to one item within the transaction."""
+        schema, table = self._engine._bound(model)
+        self._add("Update", plan_update(schema, table, key, actions, condition), schema)
+
+    async def __aenter__(self) -> WriteTransaction:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is not None or not self._entries:
+            self._entries.clear()
+            return
+        await self.commit()
+
+    async def commit(self) -> None:
+        entries, self._entries = self._entries, []
+        items = [{kind: plan.request} for kind, plan, _ in entries]
+        transport = self._engine.transport
+        policy = transport.retry
+        attempt = 0
+        while True:
+            request = {"TransactItems": items, "ClientRequestToken": str(uuid.uuid4())}
+            try:
+                await transport.call("TransactWriteItems", request, idempotent=True)
+                break
+            except Throttled:
+                raise
+            except DynamoError as exc:
+                if exc.code != "TransactionCanceledException":
+                    raise
+                reasons = _reasons(exc, [plan.obj for _, plan, _ in entries])
+                codes = {r.code for r in reasons if r.code and r.code != "None"}
+                attempt += 1
+                if codes and codes <= _RETRYABLE_REASONS and attempt < policy.max_attempts:
+                    await transport.sleep(policy.delay(attempt, transport._rng))
+                    continue
+                raise TransactionCanceled(_cancel_message(exc, reasons), reasons) from None
+        for _, plan, _ in entries:
+            plan.done()
+
+
+def _key_only_update(request: Wire) -> str:
+    # TransactWriteItems' Update needs an expression; re-setting a key attribute is not allowed,
+    # so set nothing new: use a no-op REMOVE of an attribute name no model uses.
+    names = request.setdefault("ExpressionAttributeNames", {})
+    names["#adyn_none"] = "adyn:none"
+    return "REMOVE #adyn_none"
+
+
+def _reasons(exc: DynamoError, objs: Sequence[Any]) -> list[CancellationReason]:
+    raw = exc.response.get("CancellationReasons") or []
+    reasons = []
+    for i, entry in enumerate(raw):
+        code = entry.get("Code")
+        reasons.append(
+            CancellationReason(
+                None if code in (None, "None") else code,
+                entry.get("Message"),
+                objs[i] if i < len(objs) else None,
+                entry.get("Item"),
+            )
+        )
+    return reasons
+
+
+def _cancel_message(exc: DynamoError, reasons: Sequence[CancellationReason]) -> str:
+    failing = [f"item {i}: {r.code}" for i, r in enumerate(reasons) if r.code]
+    detail = "; ".join(failing) if failing else exc.message
+    return f"transaction cancelled ({detail})"
+
+
+class ReadTransaction(_Transaction):
+    """Reads objects atomically on exit (TransactGetItems); they are filled in place."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self._objs: list[tuple[Any, ModelSchema, str, Wire]] = []
+
+    def load(self, *objs: Model) -> None:
+        """Queue objects to be filled by key when the block exits."""
+        for obj in objs:
+            schema, table = self._engine._bound(type(obj))
+            key = schema.key_of(obj)
+            self._claim(schema, table, key)
+            self._objs.append((obj, schema, table, key))
+
+    async def __aenter__(self) -> ReadTransaction:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is not None or not self._objs:
+            return
+        entries, self._objs = self._objs, []
+        request = {
+            "TransactItems": [{"Get": {"TableName": t, "Key": k}} for _, _, t, k in entries]
+        }
+        try:
+            response = await self._engine.transport.call("TransactGetItems", request)
+        except DynamoError as exc:
+            if exc.code != "TransactionCanceledException":
+                raise
+            reasons = _reasons(exc, [o for o, _, _, _ in entries])
+            raise TransactionCanceled(_cancel_message(exc, reasons), reasons) from None
+        missing = []
+        for (obj, schema, _, _), result in zip(entries, response.get("Responses", []), strict=False):
+            item = result.get("Item")
+            if item is None:
+                missing.append(obj)
+            else:
+                fill(obj, schema, item)
+        if missing:
+            raise MissingObjects(f"{len(missing)} object(s) have no stored item", missing)
