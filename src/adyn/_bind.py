@@ -53,7 +53,8 @@ def _ready(table: Wire) -> bool:
     if table.get("TableStatus") != "ACTIVE":
         return False
     return all(
-        i.get("IndexStatus", "ACTIVE") == "ACTIVE" for i in table.get("GlobalSecondaryIndexes") or []
+        i.get("IndexStatus", "ACTIVE") == "ACTIVE"
+        for i in table.get("GlobalSecondaryIndexes") or []
     )
 
 
@@ -75,13 +76,18 @@ async def ensure_ttl(transport: Transport, table: str, attribute: str, create: b
     status = ttl.get("TimeToLiveStatus", "DISABLED")
     if status in ("ENABLED", "ENABLING"):
         if ttl.get("AttributeName") != attribute:
-            return [f"TTL is on attribute {ttl.get('AttributeName')!r}, the model needs {attribute!r}"]
+            return [
+                f"TTL is on attribute {ttl.get('AttributeName')!r}, the model needs {attribute!r}"
+            ]
         return []
     if not create:
         return [f"TTL is disabled, the model needs it on {attribute!r}"]
     await transport.call(
         "UpdateTimeToLive",
-        {"TableName": table, "TimeToLiveSpecification": {"Enabled": True, "AttributeName": attribute}},
+        {
+            "TableName": table,
+            "TimeToLiveSpecification": {"Enabled": True, "AttributeName": attribute},
+        },
     )
     return []
 
@@ -93,7 +99,9 @@ async def bind_table(
     description = await describe(transport, table)
     if description is None:
         if not create:
-            raise TableMismatch(table, ["the table does not exist (bind was called with create=False)"])
+            raise TableMismatch(
+                table, ["the table does not exist (bind was called with create=False)"]
+            )
         request = _merged_create_request(table, schemas)
         try:
             await transport.call("CreateTable", request)

@@ -11,9 +11,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-async def run_bounded(
-    items: Sequence[T], fn: Callable[[T], Awaitable[R]], limit: int
-) -> list[R]:
+async def run_bounded(items: Sequence[T], fn: Callable[[T], Awaitable[R]], limit: int) -> list[R]:
     """`[await fn(x) for x in items]`, up to `limit` at once; every call runs to its end.
 
     When calls fail, the first failure (in item order) is raised once all have finished, with

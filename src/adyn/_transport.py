@@ -226,7 +226,7 @@ class Transport:
         elif local and await self._session.get_credentials() is None:
             # An embedded or local server accepts any signature; spare users fake credentials.
             kwargs["aws_access_key_id"] = "adyn-local"
-            kwargs["aws_secret_access_key"] = "adyn-local"  # noqa: S105 - not a secret
+            kwargs["aws_secret_access_key"] = "adyn-local"
         return kwargs
 
     async def _client(self, service: str) -> Any:
@@ -243,8 +243,9 @@ class Transport:
                         "the engine is not open; use `async with Engine(...) as engine`"
                     )
                 kwargs = await self._client_kwargs()
+                session: Any = self._session
                 client = await self._stack.enter_async_context(
-                    self._session.create_client(service, **kwargs)
+                    session.create_client(service, **kwargs)
                 )
                 self._clients[service] = client
         return client
@@ -315,11 +316,15 @@ class Transport:
         except (EndpointConnectionError, ConnectTimeoutError) as exc:
             raise _Fault(_connection_error(exc, operation), rejected=True, throttled=False) from exc
         except (ConnectionClosedError, ReadTimeoutError, HTTPClientError) as exc:
-            raise _Fault(_connection_error(exc, operation), rejected=False, throttled=False) from exc
+            raise _Fault(
+                _connection_error(exc, operation), rejected=False, throttled=False
+            ) from exc
         status = response.status_code
         expected_crc = response.headers.get("x-amz-crc32")
         if expected_crc is not None and zlib.crc32(body) != int(expected_crc):
-            error = DynamoError("CRC32CheckFailed", "response body failed its CRC32 check", operation)
+            error = DynamoError(
+                "CRC32CheckFailed", "response body failed its CRC32 check", operation
+            )
             raise _Fault(error, rejected=False, throttled=False)
         if status < 300:
             result: Wire = orjson.loads(body)
@@ -345,7 +350,9 @@ class Transport:
         except (EndpointConnectionError, ConnectTimeoutError) as exc:
             raise _Fault(_connection_error(exc, operation), rejected=True, throttled=False) from exc
         except (ConnectionClosedError, ReadTimeoutError, HTTPClientError) as exc:
-            raise _Fault(_connection_error(exc, operation), rejected=False, throttled=False) from exc
+            raise _Fault(
+                _connection_error(exc, operation), rejected=False, throttled=False
+            ) from exc
         result.pop("ResponseMetadata", None)
         return result
 

@@ -100,7 +100,10 @@ def check_size(schema: ModelSchema, item: Wire, obj: Any) -> None:
     size = item_size(item)
     if size > MAX_ITEM_BYTES:
         raise InvalidItem(
-            schema.name, None, f"item is {size} bytes; DynamoDB's limit is 400 KB ({MAX_ITEM_BYTES})", obj
+            schema.name,
+            None,
+            f"item is {size} bytes; DynamoDB's limit is 400 KB ({MAX_ITEM_BYTES})",
+            obj,
         )
 
 
@@ -131,7 +134,9 @@ def _atomic_condition(schema: ModelSchema, obj: Any, state: ItemState | None) ->
             parts.append(path.not_exists())
         else:
             parts.append(Function("attribute_exists", path) & _eq(path, _normalized(spec, old)))
-    return all_of(parts)  # type: ignore[return-value]
+    combined = all_of(parts)
+    assert combined is not None
+    return combined
 
 
 def _eq(path: Path, wire: Wire) -> Condition:
@@ -144,7 +149,9 @@ def _user_condition(condition: Any) -> Condition | None:
     if condition is None:
         return None
     if not isinstance(condition, Condition):
-        raise InvalidCondition(f"condition= takes a condition such as Model.f == v, got {condition!r}")
+        raise InvalidCondition(
+            f"condition= takes a condition such as Model.f == v, got {condition!r}"
+        )
     return condition
 
 
@@ -167,12 +174,14 @@ def plan_save(
         wire = None if value is None else schema.encode_value(spec, value, obj)
         if wire is not None:
             full[spec.wire] = wire
-        if stored is not None and (loaded is None or spec.name in loaded):
-            if _same(spec, stored.get(spec.wire), value, wire):
-                continue
+        known = stored is not None and (loaded is None or spec.name in loaded)
+        if known and _same(spec, stored.get(spec.wire), value, wire):  # type: ignore[union-attr]
+            continue
         if wire is None:
-            if stored is None or stored.get(spec.wire) is not None or (
-                loaded is not None and spec.name not in loaded
+            if (
+                stored is None
+                or stored.get(spec.wire) is not None
+                or (loaded is not None and spec.name not in loaded)
             ):
                 removes.append(spec)
         else:
@@ -191,8 +200,10 @@ def plan_save(
     if clauses:
         expression = "SET " + ", ".join(clauses)
     if removes:
-        expression += (" " if expression else "") + "REMOVE " + ", ".join(
-            r.path(schema.paths[s.name]) for s in removes
+        expression += (
+            (" " if expression else "")
+            + "REMOVE "
+            + ", ".join(r.path(schema.paths[s.name]) for s in removes)
         )
     request: Wire = {"TableName": table, "Key": key}
     if expression:
@@ -282,14 +293,16 @@ def plan_update(
         raise InvalidCondition(f"{schema.name}: update() needs at least one action")
     for action in actions:
         if not isinstance(action, Action):
-            raise InvalidCondition(f"expected an update action such as Model.f.set(v), got {action!r}")
-        if action.path.model is not schema.model and not issubclass(schema.model, action.path.model):
+            raise InvalidCondition(
+                f"expected an update action such as Model.f.set(v), got {action!r}"
+            )
+        if action.path.model is not schema.model and not issubclass(
+            schema.model, action.path.model
+        ):
             raise InvalidCondition(f"{action.path} is not a field of {schema.name}")
         if action.path.field is not None and action.path.field.key:
             raise InvalidCondition(f"{action.path}: key attributes cannot be updated")
-    if schema.version is not None and not any(
-        a.path.field is schema.version for a in actions
-    ):
+    if schema.version is not None and not any(a.path.field is schema.version for a in actions):
         path = schema.paths[schema.version.name]
         actions.append(
             Action("SET", path, Arithmetic(_IfMissingZero(path), "+", _Value({"N": "1"})))

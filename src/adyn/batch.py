@@ -175,9 +175,7 @@ class Batch:
             item = schema.encode_item(obj)
             check_size(schema, item, obj)
             ident = identity(table, {n: item[n] for n in _key_names(schema)})
-            self._ops.append(
-                _Op(table, ident, {"PutRequest": {"Item": item}}, obj, schema, 0)
-            )
+            self._ops.append(_Op(table, ident, {"PutRequest": {"Item": item}}, obj, schema, 0))
 
     def delete(self, *objs: Model) -> None:
         """Queue a delete of each object's item (by key)."""
@@ -270,9 +268,9 @@ class Batch:
                 left = []
                 for table, requests in (response.get("UnprocessedItems") or {}).items():
                     for entry in requests:
-                        op = by_ident.get(_entry_identity(table, entry, pending))
-                        if op is not None:
-                            left.append(op)
+                        unprocessed = by_ident.get(_entry_identity(table, entry, pending))
+                        if unprocessed is not None:
+                            left.append(unprocessed)
                 pending = left
                 if pending:
                     attempt += 1
@@ -286,10 +284,8 @@ class Batch:
 
 
 def _entry_identity(table: str, entry: Wire, pending: Iterable[_Op]) -> Identity:
-    if "PutRequest" in entry:
-        item = entry["PutRequest"]["Item"]
-    else:
-        item = entry["DeleteRequest"]["Key"]
+    put = entry.get("PutRequest")
+    item = put["Item"] if put is not None else entry["DeleteRequest"]["Key"]
     for op in pending:
         if op.table == table:
             names = _key_names(op.schema)

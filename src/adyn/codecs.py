@@ -15,7 +15,7 @@ import types
 import typing
 import uuid
 from collections.abc import Callable, Mapping
-from decimal import Context, Decimal, InvalidOperation
+from decimal import Context, Decimal
 from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
@@ -101,7 +101,7 @@ def number_text(value: Any) -> str:
 def _check_decimal(value: Decimal) -> str:
     if not value:
         return "0"
-    sign, digits, exponent = value.normalize(_DECIMAL_CONTEXT).as_tuple()
+    _sign, digits, exponent = value.normalize(_DECIMAL_CONTEXT).as_tuple()
     assert isinstance(exponent, int)
     if len(digits) > _MAX_DIGITS:
         raise CodecError(
@@ -109,9 +109,7 @@ def _check_decimal(value: Decimal) -> str:
         )
     adjusted = exponent + len(digits) - 1
     if adjusted > _MAX_ADJ or adjusted < _MIN_EXP:
-        raise CodecError(
-            f"{value} is out of DynamoDB's range (magnitude 1E-130 to 9.99...E+125)"
-        )
+        raise CodecError(f"{value} is out of DynamoDB's range (magnitude 1E-130 to 9.99...E+125)")
     return str(value)
 
 
@@ -289,13 +287,19 @@ def _set_codec(element: Codec, annotation: Any, frozen: bool) -> Codec:
     enc = element.encode
     key = element.wire_type
 
+    def member(v: Any) -> Any:
+        wire = enc(v)
+        if wire is None:
+            raise CodecError(f"{v!r} cannot be a set member")
+        return wire[key]
+
     def encode(value: Any) -> Wire | None:
         if not isinstance(value, set | frozenset):
             raise CodecError(f"expected a set, got {type(value).__name__}")
         if not value:
             return None
         try:
-            return {tag: [enc(v)[key] for v in value]}
+            return {tag: [member(v) for v in value]}
         except CodecError as exc:
             raise CodecError(f"mixed set: {exc}") from None
 

@@ -169,9 +169,8 @@ class Engine:
             raise TypeError(f"{model!r} is not a concrete adyn Model class") from None
         table = self._tables.get(schema.model)
         if table is None:
-            raise NotBound(
-                f"{schema.name} is not bound to this engine: call `await engine.bind({schema.name})`"
-            )
+            name = schema.name
+            raise NotBound(f"{name} is not bound to this engine: call `await engine.bind({name})`")
         return schema, table
 
     # ------------------------------------------------------------------ items
@@ -180,12 +179,15 @@ class Engine:
         if not plan.request:  # nothing changed: nothing to send
             return {}
         try:
-            response = await self._transport.call(operation, plan.request, idempotent=plan.idempotent)
+            response = await self._transport.call(
+                operation, plan.request, idempotent=plan.idempotent
+            )
         except DynamoError as exc:
             if exc.code == "ConditionalCheckFailedException":
                 what = plan.obj if plan.obj is not None else plan.request.get("Key")
+                key = _describe_key(schema, plan.request.get("Key"))
                 raise ConstraintViolation(
-                    f"{schema.name}: the condition of {operation} failed for {_describe_key(schema, plan.request.get('Key'))}",
+                    f"{schema.name}: the condition of {operation} failed for {key}",
                     what,
                     exc.response.get("Item"),
                 ) from None
@@ -193,7 +195,9 @@ class Engine:
         plan.done()
         return response
 
-    async def save(self, *objs: Model, condition: Condition | None = None, atomic: bool = False) -> None:
+    async def save(
+        self, *objs: Model, condition: Condition | None = None, atomic: bool = False
+    ) -> None:
         """Write objects (UpdateItem of the fields that changed); several are sent concurrently.
 
         `condition`: a condition the stored item must meet. `atomic=True`: only if the stored
@@ -378,7 +382,9 @@ class Engine:
                 )
             return result
 
-        return Stream(call=self._transport.streams, sources=sources, position=position, on_trim=on_trim)
+        return Stream(
+            call=self._transport.streams, sources=sources, position=position, on_trim=on_trim
+        )
 
 
 def _describe_key(schema: ModelSchema, key: Wire | None) -> str:

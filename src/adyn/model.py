@@ -132,7 +132,7 @@ class _ModelMeta(ModelMetaclass):
             path = schema.paths.get(name)
             if path is not None:
                 return path
-        return super().__getattr__(name)
+        return super().__getattr__(name)  # type: ignore[misc]
 
 
 class Model(BaseModel, metaclass=_ModelMeta):

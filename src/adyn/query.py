@@ -10,6 +10,7 @@ so no task outlives that step.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -115,10 +116,16 @@ def _check_paths(schema: ModelSchema, condition: Condition, what: str) -> list[P
 
 
 def _key_condition(
-    schema: ModelSchema, condition: Any, hash_spec: FieldSpec, range_spec: FieldSpec | None, where: str
+    schema: ModelSchema,
+    condition: Any,
+    hash_spec: FieldSpec,
+    range_spec: FieldSpec | None,
+    where: str,
 ) -> Condition:
     if not isinstance(condition, Condition):
-        raise InvalidQuery(f"key= takes a condition such as {schema.name}.{hash_spec.name} == value")
+        raise InvalidQuery(
+            f"key= takes a condition such as {schema.name}.{hash_spec.name} == value"
+        )
     _check_paths(schema, condition, "the key condition")
     from .expressions import And
 
@@ -134,7 +141,9 @@ def _key_condition(
             )
         if subject.field is hash_spec:
             if not (isinstance(part, Compare) and part.op == "=") or _has_path_value(part):
-                raise InvalidQuery(f"key condition on {where}: the hash key {hash_spec.name} takes == only")
+                raise InvalidQuery(
+                    f"key condition on {where}: the hash key {hash_spec.name} takes == only"
+                )
             hash_parts.append(part)
         elif range_spec is not None and subject.field is range_spec:
             if isinstance(part, Compare) and part.op == "<>":
@@ -200,8 +209,12 @@ class _Search(Generic[M]):
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise InvalidQuery(f"{where}: limit must be a positive int or None, not {limit!r}")
         if page_size is not None and (not isinstance(page_size, int) or page_size < 1):
-            raise InvalidQuery(f"{where}: page_size must be a positive int or None, not {page_size!r}")
-        if segments is not None and (not isinstance(segments, int) or not 1 <= segments <= 1_000_000):
+            raise InvalidQuery(
+                f"{where}: page_size must be a positive int or None, not {page_size!r}"
+            )
+        if segments is not None and (
+            not isinstance(segments, int) or not 1 <= segments <= 1_000_000
+        ):
             raise InvalidQuery(f"{where}: segments must be an int from 1 to 1,000,000")
         if consistent and index is not None and index.kind == "global":
             raise InvalidQuery(f"{where}: global indexes do not support consistent reads")
@@ -265,7 +278,7 @@ class _Search(Generic[M]):
             names = [s.name for s in self._key_specs]
         elif isinstance(projection, str) or not isinstance(projection, Sequence):
             raise InvalidQuery(
-                f"{where}: projection is 'all', 'keys', 'count' or a list of fields, not {projection!r}"
+                f"{where}: projection is 'all', 'keys', 'count' or a list, not {projection!r}"
             )
         else:
             names = [s.name for s in self._key_specs]
@@ -287,13 +300,21 @@ class _Search(Generic[M]):
     def _projected_field(self, entry: Any) -> FieldSpec:
         schema = self._schema
         if isinstance(entry, Path):
-            if entry.field is None or len(entry.segments) != 1 or entry.model is not schema.model and not issubclass(schema.model, entry.model):
-                raise InvalidQuery(f"{self._where}: projection takes top-level fields of {schema.name}, not {entry}")
+            if (
+                entry.field is None
+                or len(entry.segments) != 1
+                or (entry.model is not schema.model and not issubclass(schema.model, entry.model))
+            ):
+                raise InvalidQuery(
+                    f"{self._where}: projection takes fields of {schema.name}, not {entry}"
+                )
             return entry.field
         if isinstance(entry, str):
             spec = schema.fields.get(entry) or schema.by_wire.get(entry)
             if spec is None:
-                raise InvalidQuery(f"{self._where}: projection names {entry!r}, not a field of {schema.name}")
+                raise InvalidQuery(
+                    f"{self._where}: projection names {entry!r}, not a field of {schema.name}"
+                )
             return spec
         raise InvalidQuery(f"{self._where}: projection entries are fields or names, not {entry!r}")
 
@@ -317,7 +338,9 @@ class _Search(Generic[M]):
     def pages(self) -> AsyncIterator[Page[M]]:
         """Iterate whole pages: `page.items` and `page.token` (None after the last page)."""
         if self._counting:
-            raise InvalidQuery(f"{self._where}: a projection='count' search has no items; use count()")
+            raise InvalidQuery(
+                f"{self._where}: a projection='count' search has no items; use count()"
+            )
         return self._pages()
 
     async def _pages(self) -> AsyncIterator[Page[M]]:
@@ -387,12 +410,16 @@ class _Search(Generic[M]):
 
     async def count(self) -> int:
         """How many items match (Select=COUNT over every page; `limit` caps the answer)."""
-        base = {k: v for k, v in self._request.items() if k not in ("ProjectionExpression", "Select")}
+        base = {
+            k: v for k, v in self._request.items() if k not in ("ProjectionExpression", "Select")
+        }
         names = base.get("ExpressionAttributeNames")
-        if names is not None and "ProjectionExpression" in self._request:
-            used = " ".join(
+        if names is not None:
+            # names used only by the projection must go: DynamoDB refuses unused names
+            text = " ".join(
                 str(base.get(k, "")) for k in ("KeyConditionExpression", "FilterExpression")
             )
+            used = set(re.findall(r"#n\d+", text))
             kept = {k: v for k, v in names.items() if k in used}
             if kept:
                 base["ExpressionAttributeNames"] = kept

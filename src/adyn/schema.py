@@ -101,7 +101,7 @@ class ModelSchema:
     range_key: FieldSpec | None
     version: FieldSpec | None
     indexes: dict[str, IndexSpec]
-    paths: dict[str, Any] = field(default_factory=dict)
+    paths: dict[str, Path] = field(default_factory=dict)
     by_wire: dict[str, FieldSpec] = field(default_factory=dict)
     _decode_plan: list[tuple[str, str, Callable[[Wire], Any]]] = field(default_factory=list)
     _defaults: list[tuple[str, Callable[[], Any]]] = field(default_factory=list)
@@ -254,9 +254,13 @@ class ModelSchema:
         """Every way a live table description fails to fit this model."""
         diffs: list[str] = []
         live_keys = {k["AttributeName"]: k["KeyType"] for k in table.get("KeySchema", [])}
-        want_keys = {k["AttributeName"]: k["KeyType"] for k in _key_schema(self.hash_key, self.range_key)}
+        want_keys = {
+            k["AttributeName"]: k["KeyType"] for k in _key_schema(self.hash_key, self.range_key)
+        }
         if live_keys != want_keys:
-            diffs.append(f"key schema is {_fmt_keys(live_keys)}, the model needs {_fmt_keys(want_keys)}")
+            diffs.append(
+                f"key schema is {_fmt_keys(live_keys)}, the model needs {_fmt_keys(want_keys)}"
+            )
         live_types = {
             d["AttributeName"]: d["AttributeType"] for d in table.get("AttributeDefinitions", [])
         }
@@ -279,7 +283,10 @@ class ModelSchema:
             if kind != index.kind:
                 diffs.append(f"index {index.name!r} is {kind}, the model declares it {index.kind}")
             keys = {k["AttributeName"]: k["KeyType"] for k in live.get("KeySchema", [])}
-            want = {k["AttributeName"]: k["KeyType"] for k in _key_schema(index.hash_key, index.range_key)}
+            want = {
+                k["AttributeName"]: k["KeyType"]
+                for k in _key_schema(index.hash_key, index.range_key)
+            }
             if keys != want:
                 diffs.append(
                     f"index {index.name!r} has key schema {_fmt_keys(keys)}, "
@@ -301,9 +308,8 @@ class ModelSchema:
             if not spec.get("StreamEnabled"):
                 diffs.append(f"stream is disabled, the model needs {self.stream_view}")
             elif spec.get("StreamViewType") != self.stream_view:
-                diffs.append(
-                    f"stream view is {spec.get('StreamViewType')}, the model needs {self.stream_view}"
-                )
+                have = spec.get("StreamViewType")
+                diffs.append(f"stream view is {have}, the model needs {self.stream_view}")
         return diffs
 
 
@@ -362,7 +368,9 @@ def _meta_options(cls: type) -> tuple[dict[str, Any], bool]:
                 continue
             if key not in _META_OPTIONS:
                 raise InvalidModel(
-                    cls.__name__, None, f"unknown Meta option {key!r} (known: {sorted(_META_OPTIONS)})"
+                    cls.__name__,
+                    None,
+                    f"unknown Meta option {key!r} (known: {sorted(_META_OPTIONS)})",
                 )
             if key != "abstract":
                 options[key] = value
@@ -417,7 +425,9 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
         markers, nullable = _markers(info)
         wire = info.alias or field_name
         if wire in wires:
-            raise InvalidModel(name, field_name, f"stored name {wire!r} is also used by {wires[wire]}")
+            raise InvalidModel(
+                name, field_name, f"stored name {wire!r} is also used by {wires[wire]}"
+            )
         wires[wire] = field_name
         try:
             codec = compile_codec(info.annotation, list(info.metadata))
@@ -465,11 +475,15 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
 
     billing = options.get("billing", "on_demand")
     if billing not in ("on_demand", "provisioned"):
-        raise InvalidModel(name, None, f"Meta.billing is {billing!r}; use 'on_demand' or 'provisioned'")
+        raise InvalidModel(
+            name, None, f"Meta.billing is {billing!r}; use 'on_demand' or 'provisioned'"
+        )
     stream = options.get("stream")
     if stream not in _STREAM_VIEWS:
         raise InvalidModel(
-            name, None, f"Meta.stream is {stream!r}; use None, 'keys', 'new', 'old' or 'new_and_old'"
+            name,
+            None,
+            f"Meta.stream is {stream!r}; use None, 'keys', 'new', 'old' or 'new_and_old'",
         )
     table_name = options.get("table_name") or name
     if not isinstance(table_name, str) or not 3 <= len(table_name) <= 255:
@@ -539,8 +553,10 @@ def _compile_index(schema: ModelSchema, index: _Index) -> IndexSpec:
     def resolve(field_name: str | None, role: str) -> FieldSpec:
         spec = schema.fields.get(field_name or "")
         if spec is None:
-            raise InvalidModel(model, attr, f"index {role} {field_name!r} is not a field of {model}")
-        if spec.codec.wire_type not in _KEY_TYPES or spec.nullable and spec.key:
+            raise InvalidModel(
+                model, attr, f"index {role} {field_name!r} is not a field of {model}"
+            )
+        if spec.codec.wire_type not in _KEY_TYPES or (spec.nullable and spec.key):
             _check_key_field(model, spec.name, spec, False)
         return spec
 

@@ -43,9 +43,7 @@ class _Transaction:
 
     def _claim(self, schema: ModelSchema, table: str, key: Wire) -> None:
         if self._count >= MAX_ITEMS:
-            raise InvalidItem(
-                schema.name, None, f"a transaction holds at most {MAX_ITEMS} items"
-            )
+            raise InvalidItem(schema.name, None, f"a transaction holds at most {MAX_ITEMS} items")
         ident = identity(table, key)
         if ident in self._keys:
             raise InvalidItem(
@@ -90,7 +88,9 @@ class WriteTransaction(_Transaction):
             plan.request["UpdateExpression"] = _key_only_update(plan.request)
         self._add("Update", plan, schema)
 
-    def delete(self, obj: Model, *, condition: Condition | None = None, atomic: bool = False) -> None:
+    def delete(
+        self, obj: Model, *, condition: Condition | None = None, atomic: bool = False
+    ) -> None:
         """Delete `obj`'s item within the transaction."""
         schema, table = self._engine._bound(type(obj))
         self._add("Delete", plan_delete(schema, table, obj, condition, atomic), schema)
@@ -209,18 +209,18 @@ class ReadTransaction(_Transaction):
         if exc is not None or not self._objs:
             return
         entries, self._objs = self._objs, []
-        request = {
-            "TransactItems": [{"Get": {"TableName": t, "Key": k}} for _, _, t, k in entries]
-        }
+        request = {"TransactItems": [{"Get": {"TableName": t, "Key": k}} for _, _, t, k in entries]}
         try:
             response = await self._engine.transport.call("TransactGetItems", request)
-        except DynamoError as exc:
-            if exc.code != "TransactionCanceledException":
+        except DynamoError as error:
+            if error.code != "TransactionCanceledException":
                 raise
-            reasons = _reasons(exc, [o for o, _, _, _ in entries])
-            raise TransactionCanceled(_cancel_message(exc, reasons), reasons) from None
+            reasons = _reasons(error, [o for o, _, _, _ in entries])
+            raise TransactionCanceled(_cancel_message(error, reasons), reasons) from None
         missing = []
-        for (obj, schema, _, _), result in zip(entries, response.get("Responses", []), strict=False):
+        for (obj, schema, _, _), result in zip(
+            entries, response.get("Responses", []), strict=False
+        ):
             item = result.get("Item")
             if item is None:
                 missing.append(obj)
