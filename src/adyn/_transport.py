@@ -21,6 +21,7 @@ import base64
 import ipaddress
 import logging
 import random
+import socket
 import zlib
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import anyio
 import orjson
 from aiobotocore.config import AioConfig
@@ -314,7 +316,9 @@ class Transport:
             response = await client._endpoint.http_session.send(prepared)
             body: bytes = await response.content
         except (EndpointConnectionError, ConnectTimeoutError) as exc:
-            raise _Fault(_connection_error(exc, operation), rejected=True, throttled=False) from exc
+            raise _Fault(
+                _connection_error(exc, operation), rejected=_never_sent(exc), throttled=False
+            ) from exc
         except (ConnectionClosedError, ReadTimeoutError, HTTPClientError) as exc:
             raise _Fault(
                 _connection_error(exc, operation), rejected=False, throttled=False
@@ -348,7 +352,9 @@ class Transport:
             error.response = data
             return self._classify(error, int(status))
         except (EndpointConnectionError, ConnectTimeoutError) as exc:
-            raise _Fault(_connection_error(exc, operation), rejected=True, throttled=False) from exc
+            raise _Fault(
+                _connection_error(exc, operation), rejected=_never_sent(exc), throttled=False
+            ) from exc
         except (ConnectionClosedError, ReadTimeoutError, HTTPClientError) as exc:
             raise _Fault(
                 _connection_error(exc, operation), rejected=False, throttled=False
@@ -363,6 +369,18 @@ class Transport:
         if error.code in SERVER_FAULT_CODES or status >= 500:
             raise _Fault(error, rejected=False, throttled=False)
         raise error
+
+
+def _never_sent(exc: Exception) -> bool:
+    """Did this connection failure happen before any byte of the request left?
+
+    aiobotocore raises EndpointConnectionError for a refused connection, but also for a
+    connection reset while the request was being sent or the response awaited.
+    """
+    if isinstance(exc, ConnectTimeoutError):
+        return True
+    cause = getattr(exc, "kwargs", {}).get("error")
+    return isinstance(cause, aiohttp.ClientConnectorError | socket.gaierror)
 
 
 def _connection_error(exc: Exception, operation: str) -> DynamoError:
