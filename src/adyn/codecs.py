@@ -301,7 +301,9 @@ def _set_codec(element: Codec, annotation: Any, frozen: bool) -> Codec:
         try:
             return {tag: [member(v) for v in value]}
         except CodecError as exc:
-            raise CodecError(f"mixed set: {exc}") from None
+            if str(exc).startswith("expected"):
+                raise CodecError(f"mixed set: {exc}") from None
+            raise
 
     def decode(av: Wire) -> Any:
         return make(element.decode({key: v}) for v in av[tag])

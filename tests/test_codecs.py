@@ -1,0 +1,201 @@
+"""Codecs: every row of the type table round-trips; DynamoDB's rules are checked before sending."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from uuid import UUID
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from _models import Address, Color, Everything, Level
+from adyn import InvalidItem
+from adyn._transport import dumps
+from adyn.codecs import number_text
+from adyn.schema import schema_of
+
+SCHEMA = schema_of(Everything)
+
+aware = st.datetimes(
+    min_value=datetime(1971, 1, 1), max_value=datetime(9998, 1, 1), timezones=st.just(UTC)
+)
+
+
+def _significant(d: Decimal) -> int:
+    return len("".join(map(str, d.as_tuple().digits)).strip("0"))
+
+
+decimals = (
+    st.decimals(allow_nan=False, allow_infinity=False, places=None)
+    .filter(lambda d: d.is_zero() or -130 <= d.adjusted() <= 125)
+    .filter(lambda d: _significant(d) <= 38)
+)
+text = st.text(max_size=30)
+
+everything = st.builds(
+    Everything,
+    pk=st.text(min_size=1, max_size=20),
+    sk=st.integers(-(10**37), 10**37),
+    s=st.none() | text,
+    i=st.none() | st.integers(-(10**37), 10**37),
+    f=st.none()
+    | st.floats(min_value=-1e125, max_value=1e125).filter(lambda x: x == 0 or abs(x) > 1e-129),
+    d=st.none() | decimals,
+    b=st.none() | st.booleans(),
+    raw=st.none() | st.binary(max_size=40),
+    u=st.none() | st.uuids(),
+    when=st.none() | aware,
+    stamp=st.none() | aware.map(lambda d: d.replace(microsecond=0)),
+    day=st.none() | st.dates(),
+    color=st.none() | st.sampled_from(Color),
+    level=st.none() | st.sampled_from(Level),
+    mode=st.none() | st.sampled_from(["a", "b"]),
+    ss=st.sets(text, max_size=4),
+    ns=st.sets(decimals, max_size=4),
+    bs=st.sets(st.binary(min_size=1, max_size=10), max_size=4),
+    items=st.lists(st.integers(-1000, 1000), max_size=5),
+    pair=st.lists(text, max_size=3).map(tuple),
+    mapping=st.dictionaries(text, st.integers(-5, 5), max_size=3),
+    address=st.none() | st.builds(Address, city=text, zip=st.none() | text),
+    anything=st.none()
+    | st.dictionaries(
+        text, st.none() | st.booleans() | st.integers(-100, 100) | text | st.lists(text, max_size=2)
+    ),
+)
+
+
+def _through_json(item: dict[str, object]) -> dict[str, object]:
+    """The item as the fast path reads it back: JSON with base64 binaries."""
+    return orjson.loads(dumps(item))  # type: ignore[no-any-return]
+
+
+def _same_numbers(a: Decimal | None, b: Decimal | None) -> bool:
+    return a == b
+
+
+@settings(max_examples=100, deadline=None)
+@given(everything)
+def test_every_type_round_trips_through_the_codec_and_json(obj: Everything) -> None:
+    item = SCHEMA.encode_item(obj)
+    for loaded in (SCHEMA.decode_item(item), SCHEMA.decode_item(_through_json(item))):
+        assert loaded == obj
+
+
+def test_empty_sets_are_stored_as_no_attribute_and_load_as_empty_sets() -> None:
+    obj = Everything(pk="x", ss=set(), ns=set())
+    item = SCHEMA.encode_item(obj)
+    assert "ss" not in item and "ns" not in item
+    loaded = SCHEMA.decode_item(item)
+    assert loaded.ss == set() and loaded.ns == set() and loaded.bs == set()
+
+
+def test_binary_is_base64_encoded_exactly_once_on_the_wire() -> None:
+    raw = b"\x00\xffbinary"
+    wire = orjson.loads(dumps(SCHEMA.encode_item(Everything(pk="x", raw=raw))))
+    assert wire["raw"] == {"B": base64.b64encode(raw).decode()}
+    assert base64.b64decode(wire["raw"]["B"]) == raw
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(aware, min_size=2, max_size=5))
+def test_datetimes_sort_lexically_in_time_order(values: list[datetime]) -> None:
+    encoded = [SCHEMA.fields["when"].codec.encode(v)["S"] for v in values]  # type: ignore[index]
+    assert sorted(encoded) == [
+        SCHEMA.fields["when"].codec.encode(v)["S"]  # type: ignore[index]
+        for v in sorted(values)
+    ]
+
+
+def test_datetimes_in_other_zones_are_stored_in_utc() -> None:
+    when = datetime(2024, 5, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+    item = SCHEMA.encode_item(Everything(pk="x", when=when))
+    assert item["when"] == {"S": "2024-05-01T10:00:00.000000+00:00"}
+    assert SCHEMA.decode_item(item).when == when
+
+
+def test_timestamps_are_epoch_seconds() -> None:
+    when = datetime(2024, 1, 1, tzinfo=UTC)
+    item = SCHEMA.encode_item(Everything(pk="x", stamp=when))
+    assert item["stamp"] == {"N": str(int(when.timestamp()))}
+
+
+def test_naive_datetime_is_rejected_naming_model_and_field() -> None:
+    obj = Everything.model_construct(pk="x", when=datetime(2024, 1, 1))
+    with pytest.raises(InvalidItem) as info:
+        SCHEMA.encode_item(obj)
+    assert info.value.model == "Everything" and info.value.field == "when"
+    assert "naive" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        Decimal("1" * 39),
+        Decimal("1E+126"),
+        Decimal("1E-131"),
+        Decimal("NaN"),
+        Decimal("Infinity"),
+        10**40 + 1,
+        float("nan"),
+    ],
+)
+def test_numbers_dynamodb_cannot_store_are_rejected(value: object) -> None:
+    field = "d" if isinstance(value, Decimal) else ("f" if isinstance(value, float) else "i")
+    obj = Everything.model_construct(pk="x", **{field: value})
+    with pytest.raises(InvalidItem) as info:
+        SCHEMA.encode_item(obj)
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        Decimal("9" * 38),
+        Decimal("9.9999999999999999999999999999999999999E+125"),
+        Decimal("1E-130"),
+        10**40,
+        -(10**37),
+    ],
+)
+def test_numbers_at_dynamodb_limits_are_kept_exactly(value: Decimal | int) -> None:
+    text = number_text(value)
+    assert Decimal(text) == value
+
+
+def test_a_mixed_set_is_rejected() -> None:
+    obj = Everything.model_construct(pk="x", ss={"a", 1})
+    with pytest.raises(InvalidItem, match="mixed set") as info:
+        SCHEMA.encode_item(obj)
+    assert info.value.field == "ss"
+
+
+def test_wrong_types_assigned_after_validation_are_caught_before_sending() -> None:
+    obj = Everything(pk="x")
+    obj.i = "not a number"  # type: ignore[assignment]
+    with pytest.raises(InvalidItem, match="expected a number") as info:
+        SCHEMA.encode_item(obj)
+    assert (info.value.model, info.value.field) == ("Everything", "i")
+
+
+def test_empty_and_missing_keys_are_rejected() -> None:
+    with pytest.raises(InvalidItem, match="empty") as info:
+        SCHEMA.key_of(Everything.model_construct(pk=""))
+    assert info.value.field == "pk"
+    with pytest.raises(InvalidItem, match="missing"):
+        SCHEMA.key_of(Everything.model_construct(sk=1))
+
+
+def test_enum_literal_and_uuid_values() -> None:
+    u = UUID(int=7)
+    item = SCHEMA.encode_item(
+        Everything(pk="x", color=Color.BLUE, level=Level.HIGH, mode="b", u=u, day=date(2020, 2, 29))
+    )
+    assert item["color"] == {"S": "blue"} and item["level"] == {"N": "2"}
+    assert item["u"] == {"S": str(u)} and item["day"] == {"S": "2020-02-29"}
+    bad = Everything.model_construct(pk="x", mode="c")
+    with pytest.raises(InvalidItem, match="not one of"):
+        SCHEMA.encode_item(bad)
