@@ -21,7 +21,6 @@ class Address(BaseModel):
 class Post(Model):
     class Meta:
         table_name = "posts"
-        stream = "new_and_old"
 
     forum: Annotated[str, HashKey()]
     id: Annotated[UUID, RangeKey()]

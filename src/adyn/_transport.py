@@ -207,6 +207,21 @@ class Transport:
     def closed(self) -> bool:
         return self._closed
 
+    def _warm_caches(self, service: str) -> None:
+        """Read what botocore loads from disk (models, endpoint rules, config files).
+
+        Runs in a worker thread: botocore reads these files synchronously, which would stall
+        every other task of the event loop. Its loader caches them for `create_client`.
+        """
+        session: Any = self._session
+        loader = session.get_component("data_loader")
+        session.get_scoped_config()
+        loader.load_service_model(service, "service-2")
+        loader.load_service_model(service, "endpoint-rule-set-1")
+        loader.load_data("partitions")
+        loader.load_data("sdk-default-configuration")
+        loader.load_data("_retry")
+
     async def _client_kwargs(self) -> dict[str, Any]:
         config = AioConfig(
             max_pool_connections=self._max_connections,
@@ -244,6 +259,7 @@ class Transport:
                     raise EngineClosed(
                         "the engine is not open; use `async with Engine(...) as engine`"
                     )
+                await anyio.to_thread.run_sync(self._warm_caches, service)
                 kwargs = await self._client_kwargs()
                 session: Any = self._session
                 client = await self._stack.enter_async_context(
