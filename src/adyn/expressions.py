@@ -281,14 +281,24 @@ class Path(Operand):
         self._check(_ORDERED, "between")
         return Between(self, self._value(low), self._value(high))
 
+    def _prefix(self, value: Any) -> Operand:
+        # A prefix of a UUID or datetime stored as text is text, not a whole UUID/datetime.
+        if self.codec.wire_type == "S" and isinstance(value, str):
+            return _Value({"S": value})
+        if self.codec.wire_type == "B" and isinstance(value, bytes):
+            return _Value({"B": value})
+        return self._value(value)
+
     def begins_with(self, prefix: Any) -> Condition:
         self._check(_BEGINS, "begins_with")
-        return Function("begins_with", self, self._value(prefix))
+        return Function("begins_with", self, self._prefix(prefix))
 
     def contains(self, member: Any) -> Condition:
         self._check(_CONTAINS, "contains")
         codec = self.codec.element if self.codec.wire_type in ("SS", "NS", "BS", "L") else None
-        operand = _as_operand(member, codec or self.codec, str(self))
+        if codec is None:
+            return Function("contains", self, self._prefix(member))
+        operand = _as_operand(member, codec, str(self))
         return Function("contains", self, operand)
 
     def in_(self, values: Iterable[Any]) -> Condition:
