@@ -117,7 +117,8 @@ def _version_parts(
     if not isinstance(current, int) or isinstance(current, bool):
         raise InvalidItem(schema.name, spec.name, "a Version field must hold an int", obj)
     path: Path = schema.paths[spec.name]
-    expected = path.not_exists() if current == 0 else (path == current)
+    # version 0 is an object never written by a versioned save (a batch put may store 0)
+    expected = (path.not_exists() | (path == 0)) if current == 0 else (path == current)
     return expected, (spec, current + 1)
 
 
