@@ -35,6 +35,7 @@ decimals = (
     .filter(lambda d: _significant(d) <= 38)
 )
 text = st.text(max_size=30)
+names = st.text(min_size=1, max_size=10)
 
 everything = st.builds(
     Everything,
@@ -59,11 +60,12 @@ everything = st.builds(
     bs=st.sets(st.binary(min_size=1, max_size=10), max_size=4),
     items=st.lists(st.integers(-1000, 1000), max_size=5),
     pair=st.lists(text, max_size=3).map(tuple),
-    mapping=st.dictionaries(text, st.integers(-5, 5), max_size=3),
+    mapping=st.dictionaries(names, st.integers(-5, 5), max_size=3),
     address=st.none() | st.builds(Address, city=text, zip=st.none() | text),
     anything=st.none()
     | st.dictionaries(
-        text, st.none() | st.booleans() | st.integers(-100, 100) | text | st.lists(text, max_size=2)
+        names,
+        st.none() | st.booleans() | st.integers(-100, 100) | text | st.lists(text, max_size=2),
     ),
 )
 
@@ -187,6 +189,12 @@ def test_empty_and_missing_keys_are_rejected() -> None:
     assert info.value.field == "pk"
     with pytest.raises(InvalidItem, match="missing"):
         SCHEMA.key_of(Everything.model_construct(sk=1))
+
+
+def test_empty_map_keys_are_rejected() -> None:
+    with pytest.raises(InvalidItem, match="map keys cannot be empty") as info:
+        SCHEMA.encode_item(Everything(pk="x", mapping={"": 1}))
+    assert info.value.field == "mapping"
 
 
 def test_enum_literal_and_uuid_values() -> None:

@@ -28,6 +28,9 @@ from .schema import FieldSpec, ItemState, ModelSchema
 
 Wire = dict[str, Any]
 
+# An attribute name no model can declare (":" is not a valid Python identifier).
+NO_SUCH_ATTRIBUTE = "adyn:none"
+
 # DynamoDB's item size limit; counted the way DynamoDB counts (names + values, UTF-8).
 MAX_ITEM_BYTES = 400 * 1024
 
@@ -207,8 +210,11 @@ def plan_save(
             + ", ".join(r.path(schema.paths[s.name]) for s in removes)
         )
     request: Wire = {"TableName": table, "Key": key}
-    if expression:
-        request["UpdateExpression"] = expression
+    if not expression:
+        # Every field is unset: still send an expression (moto answers 500 without one, and
+        # transactions require one). Removing a name no model uses changes nothing.
+        expression = f"REMOVE {r.name(NO_SUCH_ATTRIBUTE)}"
+    request["UpdateExpression"] = expression
     cond = all_of([user_cond, atomic_cond, version_cond])
     if cond is not None:
         request["ConditionExpression"] = render_condition(cond, r)
@@ -227,7 +233,7 @@ def plan_save(
             new_stored[spec.wire] = {"N": str(new_version)}
         set_state(obj, ItemState(new_stored, loaded))
 
-    nothing_to_send = not expression and cond is None and stored is not None
+    nothing_to_send = not (sets or removes or bump) and cond is None and stored is not None
     if nothing_to_send:
         request = {}
     return WritePlan(request, cond is None, done, obj)

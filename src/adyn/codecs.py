@@ -336,8 +336,7 @@ def _dict_codec(element: Codec, annotation: Any) -> Codec:
             raise CodecError(f"expected a dict, got {type(value).__name__}")
         out = {}
         for k, v in value.items():
-            if not isinstance(k, str):
-                raise CodecError(f"map keys must be str, got {type(k).__name__} {k!r}")
+            _check_map_key(k)
             out[k] = enc(v)
         return {"M": out}
 
@@ -345,6 +344,13 @@ def _dict_codec(element: Codec, annotation: Any) -> Codec:
         return {k: (None if "NULL" in v else dec(v)) for k, v in av["M"].items()}
 
     return Codec("M", encode, decode, annotation, element=element)
+
+
+def _check_map_key(key: Any) -> None:
+    if not isinstance(key, str):
+        raise CodecError(f"map keys must be str, got {type(key).__name__} {key!r}")
+    if not key:
+        raise CodecError("map keys cannot be empty (DynamoDB attribute names need a character)")
 
 
 def _nullable_member(element: Codec) -> Callable[[Any], Wire]:
@@ -445,8 +451,7 @@ def _dynamic_encode(value: Any) -> Wire | None:
     if isinstance(value, Mapping):
         out = {}
         for k, v in value.items():
-            if not isinstance(k, str):
-                raise CodecError(f"map keys must be str, got {type(k).__name__} {k!r}")
+            _check_map_key(k)
             out[k] = _dynamic_encode(v) or {"NULL": True}
         return {"M": out}
     if isinstance(value, BaseModel):

@@ -80,12 +80,6 @@ class WriteTransaction(_Transaction):
         if not plan.request:  # nothing changed and nothing to check: still claim the key
             self._claim(schema, table, schema.key_of(obj))
             return
-        if "UpdateExpression" not in plan.request:
-            if "ConditionExpression" in plan.request:
-                self._add("ConditionCheck", plan, schema)
-                return
-            # a new object with only its key: an update that sets the key alone
-            plan.request["UpdateExpression"] = _key_only_update(plan.request)
         self._add("Update", plan, schema)
 
     def delete(
@@ -150,14 +144,6 @@ class WriteTransaction(_Transaction):
                 raise TransactionCanceled(_cancel_message(exc, reasons), reasons) from None
         for _, plan, _ in entries:
             plan.done()
-
-
-def _key_only_update(request: Wire) -> str:
-    # TransactWriteItems' Update needs an expression; re-setting a key attribute is not allowed,
-    # so set nothing new: use a no-op REMOVE of an attribute name no model uses.
-    names = request.setdefault("ExpressionAttributeNames", {})
-    names["#adyn_none"] = "adyn:none"
-    return "REMOVE #adyn_none"
 
 
 def _reasons(exc: DynamoError, objs: Sequence[Any]) -> list[CancellationReason]:
