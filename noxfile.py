@@ -1,0 +1,97 @@
+"""Project tasks: `python3 -m nox -s ci` runs everything CI runs; `-s demo` runs the demo.
+
+Sessions: lint, typecheck, tests, docs, ci (all four in one environment), demo, bench.
+Arguments after `--` go to pytest (tests, ci) or to the benchmarks (bench).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["ci"]
+nox.options.error_on_missing_interpreters = True
+
+ROOT = Path(__file__).parent
+SERVERS = ROOT / "tests" / "servers"
+LINTED = ["src", "tests", "examples", "benchmarks", "noxfile.py"]
+EXTRAS = nox.project.load_toml(ROOT / "pyproject.toml")["project"]["optional-dependencies"]
+
+
+def install_dynalite(session: nox.Session) -> None:
+    """Install the test suite's dynalite from tests/servers' lock file, once."""
+    if not (SERVERS / "node_modules" / "dynalite" / "cli.js").is_file():
+        session.run("npm", "ci", "--prefix", str(SERVERS), "--no-audit", "--no-fund", external=True)
+
+
+def run_lint(session: nox.Session) -> None:
+    session.run("ruff", "check", *LINTED)
+    session.run("ruff", "format", "--check", *LINTED)
+
+
+def run_typecheck(session: nox.Session) -> None:
+    session.run("mypy", "--strict", "src/")
+
+
+def run_tests(session: nox.Session) -> None:
+    install_dynalite(session)
+    session.run("pytest", *session.posargs)
+
+
+def run_docs(session: nox.Session) -> None:
+    site = str(ROOT / "site")
+    session.run("mkdocs", "build", "--strict", "--site-dir", site, env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install(*(dep for dep in EXTRAS["lint"] if dep.startswith("ruff")))
+    run_lint(session)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on src/."""
+    session.install(".[lint]")
+    run_typecheck(session)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite on moto and dynalite (and $ADYN_TEST_ENDPOINT when set)."""
+    session.install(".[test]")
+    run_tests(session)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site, warnings as errors."""
+    session.install(*EXTRAS["docs"])
+    run_docs(session)
+
+
+@nox.session
+def ci(session: nox.Session) -> None:
+    """lint, typecheck, tests and docs, in that order, in one environment."""
+    session.install(".[test,lint,docs]")
+    run_lint(session)
+    run_typecheck(session)
+    run_tests(session)
+    run_docs(session)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Run examples/quickstart.py against an embedded DynamoDB."""
+    session.install(".[testing]")
+    session.run("python", "examples/quickstart.py")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks (python -m benchmarks)."""
+    session.install(".[bench,testing]")
+    session.run("python", "-m", "benchmarks", *session.posargs)
