@@ -349,7 +349,6 @@ class _Search(Generic[M]):
             list(self._start) if self._start else [None] * self._segments
         )
         remaining = self._limit
-        decode = schema.decode_item
         while True:
             live = [i for i, p in enumerate(positions) if p != _DONE]
             if not live:
@@ -368,14 +367,14 @@ class _Search(Generic[M]):
                         raw = raw[:remaining]
                         last = self._position_of(raw[-1])
                     positions[i] = last if last else _DONE
-                    items = [decode(item, projected) for item in raw]
+                    items = schema.decode_page(raw, projected)
                     finished = all(p == _DONE for p in positions)
                     yield Page(items, None if finished else encode_token(positions))
                     return
                 positions[i] = last if last else _DONE
                 if remaining is not None:
                     remaining -= len(raw)
-                items = [decode(item, projected) for item in raw]
+                items = schema.decode_page(raw, projected)
                 finished = all(p == _DONE for p in positions)
                 yield Page(items, None if finished else encode_token(positions))
 
