@@ -1,0 +1,1 @@
+"""adyn's benchmark suite: `python -m benchmarks` (see docs/performance.md)."""

@@ -1,0 +1,106 @@
+"""adyn through its public API, with the fast data path (default) or without it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import AsyncExitStack
+from decimal import Decimal
+from typing import Annotated, Any
+
+import orjson
+
+from adyn import Engine, HashKey, Model, RangeKey
+
+from ..data import GET_KEY, PAGE_KEYS, TABLE, Address, plain_item
+from .base import Contender, Endpoints
+
+
+class Bench(Model):
+    """The benchmark item as an adyn model."""
+
+    class Meta:
+        table_name = TABLE
+
+    pk: Annotated[str, HashKey()]
+    sk: Annotated[str, RangeKey()]
+    name: str
+    email: str
+    city: str
+    country: str
+    status: str
+    description: str
+    count: int
+    rank: int
+    price: Decimal
+    active: bool
+    verified: bool
+    tags: set[str]
+    scores: list[int]
+    address: Address
+    attrs: dict[str, str]
+    blob: bytes
+    created: dt.datetime
+    note: str
+
+
+def _partition(size: int) -> Any:
+    # `Bench.pk == value` builds an adyn condition; to a type checker it reads as a bool.
+    return Bench.pk == PAGE_KEYS[size]
+
+
+class Adyn(Contender):
+    """`engine.get`, `engine.save` (UpdateItem), `engine.query(...).all()`."""
+
+    key = "adyn"
+    label = "adyn (fast path, default)"
+    fast_path = True
+
+    async def open(self, endpoints: Endpoints) -> None:
+        self._stack = AsyncExitStack()
+        self.engine = await self._stack.enter_async_context(
+            Engine(endpoint_url=endpoints.url, fast_path=self.fast_path)
+        )
+        await self.engine.bind(Bench, create=False)
+        self.slow_engine = await self._stack.enter_async_context(
+            Engine(endpoint_url=endpoints.latency_url, fast_path=self.fast_path)
+        )
+        await self.slow_engine.bind(Bench, create=False)
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+
+    async def get_one(self) -> Any:
+        return await self.engine.get(Bench, pk=GET_KEY["pk"], sk=GET_KEY["sk"])
+
+    def prepare_put(self, n: int) -> list[Any]:
+        # New objects: `save` writes every field (an UpdateItem that sets 18 attributes).
+        return [Bench(**plain_item("bench", 1)) for _ in range(n)]
+
+    async def put_one(self, obj: Any) -> None:
+        await self.engine.save(obj)
+
+    async def query_100(self) -> list[Any]:
+        return await self.engine.query(Bench, key=_partition(100)).all()
+
+    async def query_1000(self) -> list[Any]:
+        return await self.engine.query(Bench, key=_partition(1000)).all()
+
+    def decode_1000(self, body: bytes) -> list[Any]:
+        # The fast path's decode step: orjson, then the model's compiled per-field decoders.
+        # `schema_of` is internal to adyn; the benchmark uses it to time this step alone.
+        from adyn.schema import schema_of
+
+        decode = schema_of(Bench).decode_item
+        return [decode(item) for item in orjson.loads(body)["Items"]]
+
+    async def concurrent_get(self) -> Any:
+        return await self.slow_engine.get(Bench, pk=GET_KEY["pk"], sk=GET_KEY["sk"])
+
+
+class AdynSlowPath(Adyn):
+    """The same calls with `fast_path=False`: botocore serialises and parses every call."""
+
+    key = "adyn_slow"
+    label = "adyn (fast_path=False)"
+    fast_path = False
+    unsupported = {"decode_1000": "same decode step as the fast path, after botocore's parser"}
