@@ -13,37 +13,97 @@ async with Engine() as engine:
 ```
 """
 
-from ._transport import RetryPolicy
-from .batch import Batch
-from .codecs import Timestamp
-from .engine import Engine
-from .errors import (
-    AdynError,
-    BatchIncomplete,
-    CancellationReason,
-    ConstraintViolation,
-    DynamoError,
-    EngineClosed,
-    InvalidCondition,
-    InvalidItem,
-    InvalidModel,
-    InvalidQuery,
-    MissingObjects,
-    MultipleResults,
-    NotBound,
-    NotFound,
-    OutcomeUnknown,
-    RecordsExpired,
-    TableMismatch,
-    Throttled,
-    TransactionCanceled,
-)
-from .expressions import Action, Condition, Path
-from .model import GlobalIndex, HashKey, LocalIndex, Model, RangeKey, Version
-from .query import Page, Query, Scan
-from .transactions import ReadTransaction, WriteTransaction
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._transport import RetryPolicy
+    from .batch import Batch
+    from .codecs import Timestamp
+    from .engine import Engine
+    from .errors import (
+        AdynError,
+        BatchIncomplete,
+        CancellationReason,
+        ConstraintViolation,
+        DynamoError,
+        EngineClosed,
+        InvalidCondition,
+        InvalidItem,
+        InvalidModel,
+        InvalidQuery,
+        MissingObjects,
+        MultipleResults,
+        NotBound,
+        NotFound,
+        OutcomeUnknown,
+        RecordsExpired,
+        TableMismatch,
+        Throttled,
+        TransactionCanceled,
+    )
+    from .expressions import Action, Condition, Path
+    from .model import GlobalIndex, HashKey, LocalIndex, Model, RangeKey, Version
+    from .query import Page, Query, Scan
+    from .transactions import ReadTransaction, WriteTransaction
 
 __version__ = "0.1.0"
+
+# Names are imported on first use: `import adyn` (and the pytest plugin, loaded by every pytest
+# run once adyn is installed) stays cheap; aiobotocore is imported only with the Engine.
+_LAZY = {
+    "Action": ".expressions",
+    "AdynError": ".errors",
+    "Batch": ".batch",
+    "BatchIncomplete": ".errors",
+    "CancellationReason": ".errors",
+    "Condition": ".expressions",
+    "ConstraintViolation": ".errors",
+    "DynamoError": ".errors",
+    "Engine": ".engine",
+    "EngineClosed": ".errors",
+    "GlobalIndex": ".model",
+    "HashKey": ".model",
+    "InvalidCondition": ".errors",
+    "InvalidItem": ".errors",
+    "InvalidModel": ".errors",
+    "InvalidQuery": ".errors",
+    "LocalIndex": ".model",
+    "MissingObjects": ".errors",
+    "Model": ".model",
+    "MultipleResults": ".errors",
+    "NotBound": ".errors",
+    "NotFound": ".errors",
+    "OutcomeUnknown": ".errors",
+    "Page": ".query",
+    "Path": ".expressions",
+    "Query": ".query",
+    "RangeKey": ".model",
+    "ReadTransaction": ".transactions",
+    "RecordsExpired": ".errors",
+    "RetryPolicy": "._transport",
+    "Scan": ".query",
+    "TableMismatch": ".errors",
+    "Throttled": ".errors",
+    "Timestamp": ".codecs",
+    "TransactionCanceled": ".errors",
+    "Version": ".model",
+    "WriteTransaction": ".transactions",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'adyn' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
 
 __all__ = [
     "Action",
