@@ -361,3 +361,34 @@ async def test_using_an_unbound_model_or_a_closed_engine_is_a_clear_error(
         await engine.get(Account, id="x")
     with pytest.raises(EngineClosed, match="closed"):
         engine.query(Account, key=Account.id == "x")
+
+
+async def test_a_stored_value_of_the_wrong_type_names_the_field(posts: Engine) -> None:
+    post = new_post()
+    await posts.save(post)
+    await posts.transport.call(
+        "UpdateItem",
+        {
+            "TableName": posts.table_name(Post),
+            "Key": {"forum": {"S": "dynamo"}, "id": {"S": str(post.id)}},
+            "UpdateExpression": "SET #v = :v",
+            "ExpressionAttributeNames": {"#v": "content"},
+            "ExpressionAttributeValues": {":v": {"N": "1"}},
+        },
+    )
+    with pytest.raises(InvalidItem, match="not of DynamoDB type S") as info:
+        await posts.get(Post, forum="dynamo", id=post.id, consistent=True)
+    assert (info.value.model, info.value.field) == ("Post", "content")
+
+
+async def test_a_failed_update_names_the_item_by_its_key(posts: Engine) -> None:
+    post = new_post()
+    await posts.save(post)
+    with pytest.raises(ConstraintViolation) as info:
+        await posts.update(
+            Post,
+            key={"forum": "dynamo", "id": post.id},
+            actions=[Post.views.add(1)],
+            condition=Post.views > 5,
+        )
+    assert info.value.obj == {"forum": "dynamo", "id": post.id}

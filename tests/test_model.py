@@ -91,6 +91,18 @@ def test_the_api_model_compiles_to_a_create_table_request() -> None:
     }
     assert streamed["ProvisionedThroughput"] == {"ReadCapacityUnits": 3, "WriteCapacityUnits": 2}
 
+    class WithIndex(Streamed):
+        g: str = ""
+        by_g = GlobalIndex(hash_key="g")
+        by_g2 = GlobalIndex(hash_key="g", read_units=7)
+
+    gsis = schema_of(WithIndex).create_table_request("w")["GlobalSecondaryIndexes"]
+    throughput = {i["IndexName"]: i["ProvisionedThroughput"] for i in gsis}
+    assert throughput == {
+        "by_g": {"ReadCapacityUnits": 3, "WriteCapacityUnits": 2},
+        "by_g2": {"ReadCapacityUnits": 7, "WriteCapacityUnits": 2},
+    }
+
 
 def test_class_attributes_are_paths_and_indexes() -> None:
     assert isinstance(Post.views, Path) and Post.views.segments == ("views",)

@@ -184,7 +184,9 @@ class Engine:
             )
         except DynamoError as exc:
             if exc.code == "ConditionalCheckFailedException":
-                what = plan.obj if plan.obj is not None else plan.request.get("Key")
+                what = plan.obj
+                if what is None:  # update(): name the item by its key, as Python values
+                    what = schema.decode_key(plan.request.get("Key") or {})
                 key = _describe_key(schema, plan.request.get("Key"))
                 raise ConstraintViolation(
                     f"{schema.name}: the condition of {operation} failed for {key}",

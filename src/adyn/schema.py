@@ -207,7 +207,13 @@ class ModelSchema:
                 continue
             try:
                 values[name] = dec(av)
-            except (CodecError, KeyError, ValueError, TypeError, ArithmeticError) as exc:
+            except KeyError:
+                codec = self.fields[name].codec if name in self.fields else None
+                wanted = (codec.wire_type if codec else None) or "dynamic"
+                raise InvalidItem(
+                    self.name, name, f"stored value {av!r} is not of DynamoDB type {wanted}"
+                ) from None
+            except (CodecError, ValueError, TypeError, ArithmeticError) as exc:
                 raise InvalidItem(
                     self.name, name, f"stored value {av!r} does not fit the field: {exc}"
                 ) from None
@@ -264,11 +270,11 @@ class ModelSchema:
         lsis = [i for i in self.indexes.values() if i.kind == "local"]
         if gsis:
             request["GlobalSecondaryIndexes"] = [
-                _index_request(i, self.read_units if provisioned else None, provisioned)
+                _index_request(i, (self.read_units, self.write_units) if provisioned else None)
                 for i in gsis
             ]
         if lsis:
-            request["LocalSecondaryIndexes"] = [_index_request(i, None, False) for i in lsis]
+            request["LocalSecondaryIndexes"] = [_index_request(i, None) for i in lsis]
         if self.stream_view:
             request["StreamSpecification"] = {
                 "StreamEnabled": True,
@@ -354,7 +360,8 @@ def _throughput(read: int | None, write: int | None) -> Wire:
     return {"ReadCapacityUnits": read or 1, "WriteCapacityUnits": write or 1}
 
 
-def _index_request(index: IndexSpec, default_units: int | None, provisioned: bool) -> Wire:
+def _index_request(index: IndexSpec, table_units: tuple[int | None, int | None] | None) -> Wire:
+    """An index of a CreateTable request; `table_units` (read, write) when provisioned."""
     projection: Wire = {"ProjectionType": index.projection}
     if index.projection == "INCLUDE":
         projection["NonKeyAttributes"] = list(index.include)
@@ -363,9 +370,10 @@ def _index_request(index: IndexSpec, default_units: int | None, provisioned: boo
         "KeySchema": _key_schema(index.hash_key, index.range_key),
         "Projection": projection,
     }
-    if provisioned:
+    if table_units is not None:
+        read, write = table_units
         request["ProvisionedThroughput"] = _throughput(
-            index.read_units or default_units, index.write_units or default_units
+            index.read_units or read, index.write_units or write
         )
     return request
 
