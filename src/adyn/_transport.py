@@ -201,6 +201,7 @@ class Transport:
         self._user_config = config
         self._stack: AsyncExitStack | None = None
         self._clients: dict[str, Any] = {}
+        self._kwargs: dict[str, Any] | None = None
         self._client_lock = anyio.Lock()
         self._closed = False
         self._rng = random.Random()
@@ -237,13 +238,20 @@ class Transport:
         session: Any = self._session
         loader = session.get_component("data_loader")
         session.get_scoped_config()
-        loader.load_service_model(service, "service-2")
-        loader.load_service_model(service, "endpoint-rule-set-1")
+        # The same call shape as botocore's: its loader caches by the exact arguments.
+        loader.load_service_model(service, "service-2", api_version=None)
+        loader.load_service_model(service, "endpoint-rule-set-1", api_version=None)
         loader.load_data("partitions")
         loader.load_data("sdk-default-configuration")
         loader.load_data("_retry")
 
     async def _client_kwargs(self) -> dict[str, Any]:
+        """Client options, worked out once: the credential chain may read files from disk."""
+        if self._kwargs is None:
+            self._kwargs = await self._resolve_client_kwargs()
+        return self._kwargs
+
+    async def _resolve_client_kwargs(self) -> dict[str, Any]:
         config = AioConfig(
             max_pool_connections=self._max_connections,
             retries={"total_max_attempts": 1, "mode": "standard"},
