@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from .expressions import Action, Condition, Path
     from .model import GlobalIndex, HashKey, LocalIndex, Model, RangeKey, Version
     from .query import Page, Query, Scan
+    from .stream import Record, Stream
     from .transactions import ReadTransaction, WriteTransaction
 
 __version__ = "0.1.0"
@@ -80,9 +81,11 @@ _LAZY = {
     "Query": ".query",
     "RangeKey": ".model",
     "ReadTransaction": ".transactions",
+    "Record": ".stream",
     "RecordsExpired": ".errors",
     "RetryPolicy": "._transport",
     "Scan": ".query",
+    "Stream": ".stream",
     "TableMismatch": ".errors",
     "Throttled": ".errors",
     "Timestamp": ".codecs",
@@ -134,9 +137,11 @@ __all__ = [
     "Query",
     "RangeKey",
     "ReadTransaction",
+    "Record",
     "RecordsExpired",
     "RetryPolicy",
     "Scan",
+    "Stream",
     "TableMismatch",
     "Throttled",
     "Timestamp",
