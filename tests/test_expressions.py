@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from uuid import uuid4
 
 import pytest
 from hypothesis import given, settings
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from _models import Everything, Post
 from adyn import InvalidCondition
-from adyn._writes import _check_overlaps
+from adyn._writes import _check_overlaps, plan_save
 from adyn.expressions import Renderer, render_actions, render_condition
 from adyn.schema import schema_of
 
@@ -140,3 +141,27 @@ def test_number_values_in_conditions_are_exact() -> None:
     r = Renderer()
     render_condition(Everything.d == Decimal("0.1000000000000000000000000000000000001"), r)
     assert r.values[":v0"] == {"N": "0.1000000000000000000000000000000000001"}
+
+
+def test_saves_of_one_shape_share_their_update_text_but_never_their_values() -> None:
+    schema = schema_of(Post)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def planned(content: str, **more: object) -> dict[str, object]:
+        post = Post(forum="f", id=uuid4(), user=uuid4(), date=now, content=content, **more)  # type: ignore[arg-type]
+        return plan_save(schema, "posts", post, condition=Post.views < 10).request
+
+    first, second = planned("one"), planned("two")
+    assert first["UpdateExpression"] is second["UpdateExpression"]  # rendered once, reused
+    assert first["ExpressionAttributeNames"] == second["ExpressionAttributeNames"]
+    assert first["ExpressionAttributeNames"] is not second["ExpressionAttributeNames"]
+    first_values = first["ExpressionAttributeValues"]
+    second_values = second["ExpressionAttributeValues"]
+    assert isinstance(first_values, dict) and isinstance(second_values, dict)
+    assert {"S": "one"} in first_values.values() and {"S": "two"} in second_values.values()
+    assert {"S": "two"} not in first_values.values()
+    # the condition's placeholders follow the cached ones without clashing
+    assert len(first_values) == len(set(first_values)) == first["UpdateExpression"].count(":v") + 1  # type: ignore[union-attr]
+
+    other_shape = planned("three", em="e@x")
+    assert other_shape["UpdateExpression"] != first["UpdateExpression"]

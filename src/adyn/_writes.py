@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from .errors import InvalidCondition, InvalidItem
@@ -81,7 +82,7 @@ def item_size(item: Wire) -> int:
 def _value_size(av: Wire) -> int:
     ((tag, value),) = av.items()
     if tag == "S":
-        return len(value.encode())
+        return len(value) if value.isascii() else len(value.encode())
     if tag == "N":
         return len(value) // 2 + 2
     if tag == "B":
@@ -195,26 +196,17 @@ def plan_save(
     version_cond, bump = _version_parts(schema, obj)
     user_cond = _user_condition(condition)
     atomic_cond = _atomic_condition(schema, obj, state) if atomic else None
-    r = Renderer()
-    clauses: list[str] = [f"{r.path(schema.paths[s.name])} = {r.value(w)}" for s, w in sets]
+    wires = [w for _, w in sets]
     if bump is not None:
-        spec, new_version = bump
-        clauses.append(f"{r.path(schema.paths[spec.name])} = {r.value({'N': str(new_version)})}")
-    expression = ""
-    if clauses:
-        expression = "SET " + ", ".join(clauses)
-    if removes:
-        expression += (
-            (" " if expression else "")
-            + "REMOVE "
-            + ", ".join(r.path(schema.paths[s.name]) for s in removes)
-        )
-    request: Wire = {"TableName": table, "Key": key}
-    if not expression:
-        # Every field is unset: still send an expression (moto answers 500 without one, and
-        # transactions require one). Removing a name no model uses changes nothing.
-        expression = f"REMOVE {r.name(NO_SUCH_ATTRIBUTE)}"
-    request["UpdateExpression"] = expression
+        wires.append({"N": str(bump[1])})
+    expression, names, refs = _save_template(
+        schema,
+        tuple(s.name for s, _ in sets),
+        tuple(s.name for s in removes),
+        None if bump is None else bump[0].name,
+    )
+    r = Renderer.resume(names, dict(zip(refs, wires, strict=True)))
+    request: Wire = {"TableName": table, "Key": key, "UpdateExpression": expression}
     cond = all_of([user_cond, atomic_cond, version_cond])
     if cond is not None:
         request["ConditionExpression"] = render_condition(cond, r)
@@ -237,6 +229,32 @@ def plan_save(
     if nothing_to_send:
         request = {}
     return WritePlan(request, cond is None, done, obj)
+
+
+@lru_cache(maxsize=1024)
+def _save_template(
+    schema: ModelSchema,
+    set_names: tuple[str, ...],
+    remove_names: tuple[str, ...],
+    version_name: str | None,
+) -> tuple[str, dict[str, str], tuple[str, ...]]:
+    """The UpdateExpression of a save, its names and its value placeholders, in order.
+
+    Saves of one model mostly change the same fields, so the text is rendered once per shape.
+    """
+    r = Renderer()
+    paths = schema.paths
+    settable = [*set_names] if version_name is None else [*set_names, version_name]
+    clauses = [f"{r.path(paths[name])} = {r.value({})}" for name in settable]
+    expression = "SET " + ", ".join(clauses) if clauses else ""
+    if remove_names:
+        removed = ", ".join(r.path(paths[name]) for name in remove_names)
+        expression += (" " if expression else "") + "REMOVE " + removed
+    if not expression:
+        # Every field is unset: still send an expression (moto answers 500 without one, and
+        # transactions require one). Removing a name no model uses changes nothing.
+        expression = f"REMOVE {r.name(NO_SUCH_ATTRIBUTE)}"
+    return expression, r.names, tuple(r.values)
 
 
 def plan_delete(

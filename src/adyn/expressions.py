@@ -48,6 +48,15 @@ class Renderer:
         self.values: dict[str, Wire] = {}
         self._name_of: dict[str, str] = {}
 
+    @classmethod
+    def resume(cls, names: dict[str, str], values: dict[str, Wire]) -> Renderer:
+        """A renderer that goes on after a cached rendering (names are copied, not shared)."""
+        r = cls()
+        r.names = dict(names)
+        r.values = values
+        r._name_of = {name: ref for ref, name in names.items()}
+        return r
+
     def name(self, name: str) -> str:
         ref = self._name_of.get(name)
         if ref is None:
