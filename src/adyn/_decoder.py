@@ -10,31 +10,23 @@ exception sends the item through the careful per-field loop, which handles the r
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from typing import Any
 
-from .codecs import BOOL, DECIMAL, FLOAT, INT, STR, Codec
+from .codecs import INLINE_NAMES, Codec
 
 Wire = dict[str, Any]
-
-_INLINE: dict[int, str] = {
-    id(STR): "av['S']",
-    id(BOOL): "av['BOOL']",
-    id(INT): "int(av['N'])",
-    id(FLOAT): "float(av['N'])",
-    id(DECIMAL): "Decimal(av['N'])",
-}
 
 
 def compile_values_decoder(
     fields: Sequence[tuple[str, str, Codec]],
 ) -> Callable[[Wire], dict[str, Any]]:
     """`(field name, wire name, codec)` -> a function from a wire item to `{field: value}`."""
-    namespace: dict[str, Any] = {"Decimal": Decimal}
+    namespace: dict[str, Any] = dict(INLINE_NAMES)
     lines = ["def values_of(item):", "    values = {}", "    get = item.get"]
     for i, (name, wire, codec) in enumerate(fields):
-        expression = _INLINE.get(id(codec))
-        if expression is None:
+        if codec.inline is not None:
+            expression = codec.inline.replace("@", "av")
+        else:
             namespace[f"dec{i}"] = codec.decode
             expression = f"dec{i}(av)"
         # repr() of a str is a valid, inert literal: no name or wire text becomes code

@@ -8,9 +8,11 @@ transport produces: binary as `bytes` (botocore) or base64 text (the fast path).
 
 from __future__ import annotations
 
-import base64
+import binascii
+import copy
 import datetime as dt
 import enum
+import itertools
 import types
 import typing
 import uuid
@@ -19,6 +21,7 @@ from decimal import Context, Decimal
 from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 __all__ = ["Codec", "CodecError", "Timestamp", "compile_codec"]
 
@@ -48,10 +51,12 @@ class Codec:
 
     `wire_type` is the DynamoDB type tag ("S", "N", "B", "BOOL", "L", "M", "SS", "NS", "BS") or
     "" for codecs whose tag depends on the value. `element` is the codec of a set's, list's or
-    map's members (used by paths such as `Post.history[0]` and by `contains`).
+    map's members (used by paths such as `Post.history[0]` and by `contains`). `inline`, when
+    set, is the decoder as a Python expression over `@` (the attribute value) using only the
+    names of `INLINE_NAMES`; generated item decoders paste it in (see `_decoder.py`).
     """
 
-    __slots__ = ("decode", "element", "encode", "fields", "python_type", "wire_type")
+    __slots__ = ("decode", "element", "encode", "fields", "inline", "python_type", "wire_type")
 
     def __init__(
         self,
@@ -61,8 +66,10 @@ class Codec:
         python_type: Any,
         element: Codec | None = None,
         fields: Mapping[str, tuple[str, Codec]] | None = None,
+        inline: str | None = None,
     ) -> None:
         self.wire_type = wire_type
+        self.inline = inline
         self.encode = encode
         self.decode = decode
         self.python_type = python_type
@@ -130,7 +137,7 @@ def _decode_int(av: Wire) -> int:
 def _b64(value: Any) -> bytes:
     if isinstance(value, bytes):
         return value
-    return base64.b64decode(value)
+    return binascii.a2b_base64(value)  # what base64.b64decode does, minus its wrappers
 
 
 def _enc_str(value: Any) -> Wire:
@@ -195,20 +202,43 @@ def _enc_date(value: Any) -> Wire:
     raise CodecError(f"expected date, got {type(value).__name__} {value!r}")
 
 
-def _scalar(wire_type: str, python_type: Any, encode: Any, decode: Any) -> Codec:
-    return Codec(wire_type, encode, decode, python_type)
+def _scalar(
+    wire_type: str, python_type: Any, encode: Any, decode: Any, inline: str | None = None
+) -> Codec:
+    return Codec(wire_type, encode, decode, python_type, inline=inline)
 
 
-STR = _scalar("S", str, _enc_str, lambda av: av["S"])
-BOOL = _scalar("BOOL", bool, _enc_bool, lambda av: av["BOOL"])
-BYTES = _scalar("B", bytes, _enc_bytes, lambda av: _b64(av["B"]))
-UUID_ = _scalar("S", uuid.UUID, _enc_uuid, lambda av: uuid.UUID(av["S"]))
-DATETIME = _scalar("S", dt.datetime, _enc_datetime, _dec_datetime)
+# What an `inline` expression may call. An inline expression must give the codec's own result or
+# raise (the generated decoder then retries the item with the codecs themselves): `int("1E+2")`
+# raises where `_decode_int` succeeds, which is fine; the reverse would not be.
+INLINE_NAMES: dict[str, Any] = {
+    "Decimal": Decimal,
+    "UUID": uuid.UUID,
+    "_b64": _b64,
+    "_dec_datetime": _dec_datetime,
+}
+
+STR = _scalar("S", str, _enc_str, lambda av: av["S"], "@['S']")
+BOOL = _scalar("BOOL", bool, _enc_bool, lambda av: av["BOOL"], "@['BOOL']")
+BYTES = _scalar("B", bytes, _enc_bytes, lambda av: _b64(av["B"]), "_b64(@['B'])")
+UUID_ = _scalar("S", uuid.UUID, _enc_uuid, lambda av: uuid.UUID(av["S"]), "UUID(@['S'])")
+DATETIME = _scalar("S", dt.datetime, _enc_datetime, _dec_datetime, "_dec_datetime(@)")
 TIMESTAMP = _scalar("N", dt.datetime, _enc_timestamp, _dec_timestamp)
 DATE = _scalar("S", dt.date, _enc_date, lambda av: dt.date.fromisoformat(av["S"]))
-INT = _scalar("N", int, lambda v: {"N": number_text(v)}, _decode_int)
-FLOAT = _scalar("N", float, lambda v: {"N": number_text(v)}, lambda av: float(av["N"]))
-DECIMAL = _scalar("N", Decimal, lambda v: {"N": number_text(v)}, lambda av: Decimal(av["N"]))
+INT = _scalar("N", int, lambda v: {"N": number_text(v)}, _decode_int, "int(@['N'])")
+FLOAT = _scalar(
+    "N", float, lambda v: {"N": number_text(v)}, lambda av: float(av["N"]), "float(@['N'])"
+)
+DECIMAL = _scalar(
+    "N", Decimal, lambda v: {"N": number_text(v)}, lambda av: Decimal(av["N"]), "Decimal(@['N'])"
+)
+
+_inline_names = itertools.count()
+
+
+def _fresh_name() -> str:
+    """A variable name for a comprehension in an inline expression, unique in the process."""
+    return f"x{next(_inline_names)}"
 
 
 def _number_for(annotation: Any) -> Codec:
@@ -308,7 +338,13 @@ def _set_codec(element: Codec, annotation: Any, frozen: bool) -> Codec:
     def decode(av: Wire) -> Any:
         return make(element.decode({key: v}) for v in av[tag])
 
-    return Codec(tag, encode, decode, annotation, element=element)
+    inline = None
+    if element is STR:
+        inline = f"{make.__name__}(@['{tag}'])"
+    elif element is INT:
+        x = _fresh_name()
+        inline = f"{make.__name__}(int({x}) for {x} in @['{tag}'])"
+    return Codec(tag, encode, decode, annotation, element=element, inline=inline)
 
 
 def _list_codec(element: Codec, annotation: Any, as_tuple: bool) -> Codec:
@@ -324,7 +360,13 @@ def _list_codec(element: Codec, annotation: Any, as_tuple: bool) -> Codec:
         items = [None if "NULL" in v else dec(v) for v in av["L"]]
         return tuple(items) if as_tuple else items
 
-    return Codec("L", encode, decode, annotation, element=element)
+    inline = None
+    if element.inline is not None:  # a NULL member raises in it: the careful path takes over
+        x = _fresh_name()
+        inline = f"[{element.inline.replace('@', x)} for {x} in @['L']]"
+        if as_tuple:
+            inline = f"tuple({inline})"
+    return Codec("L", encode, decode, annotation, element=element, inline=inline)
 
 
 def _dict_codec(element: Codec, annotation: Any) -> Codec:
@@ -343,7 +385,11 @@ def _dict_codec(element: Codec, annotation: Any) -> Codec:
     def decode(av: Wire) -> Any:
         return {k: (None if "NULL" in v else dec(v)) for k, v in av["M"].items()}
 
-    return Codec("M", encode, decode, annotation, element=element)
+    inline = None
+    if element.inline is not None:
+        k, x = _fresh_name(), _fresh_name()
+        inline = f"{{{k}: {element.inline.replace('@', x)} for {k}, {x} in @['M'].items()}}"
+    return Codec("M", encode, decode, annotation, element=element, inline=inline)
 
 
 def _check_map_key(key: Any) -> None:
@@ -368,16 +414,23 @@ def _nullable_member(element: Codec) -> Callable[[Any], Wire]:
 
 def model_codec(model: type[BaseModel], seen: dict[Any, Codec] | None = None) -> Codec:
     """A codec storing a plain pydantic model as a map of its fields (aliases as names)."""
+    from ._decoder import compile_values_decoder  # _decoder builds on this module
+
     seen = {} if seen is None else seen
     if model in seen:
         return seen[model]
     fields: dict[str, tuple[str, Codec]] = {}
-    codec = Codec("M", _unset_encode, _unset_decode, model, fields=fields)
-    seen[model] = codec  # recursive models reuse the codec being built
+    # A recursive model meets this codec before it is complete: what captures its functions
+    # now gets ones that call through to the final functions, set at the end.
+    codec = Codec(
+        "M", lambda value: codec.encode(value), lambda av: codec.decode(av), model, fields=fields
+    )
+    seen[model] = codec
     for name, info in model.model_fields.items():
         fields[name] = (info.alias or name, compile_codec(info.annotation, info.metadata, seen))
     plan = [(name, wire, c.encode, c.decode) for name, (wire, c) in fields.items()]
-    construct = model.model_construct
+    values_of = compile_values_decoder([(name, wire, c) for name, (wire, c) in fields.items()])
+    build = constructor(model, fields)
 
     def encode(value: Any) -> Wire:
         if not isinstance(value, model):
@@ -395,26 +448,77 @@ def model_codec(model: type[BaseModel], seen: dict[Any, Codec] | None = None) ->
                     out[wire] = w
         return {"M": out}
 
-    def decode(av: Wire) -> Any:
-        m = av["M"]
+    def careful_values(m: Wire) -> dict[str, Any]:
         values = {}
         for name, wire, _, dec in plan:
             v = m.get(wire)
             if v is not None and "NULL" not in v:
                 values[name] = dec(v)
-        return construct(**values)
+        return values
+
+    def decode(av: Wire) -> Any:
+        m = av["M"]
+        try:
+            values = values_of(m)
+        except Exception:
+            values = careful_values(m)  # the rare forms, or the field's own error
+        return build(values)
 
     codec.encode = encode
     codec.decode = decode
     return codec
 
 
-def _unset_encode(value: Any) -> Wire:  # pragma: no cover - replaced before use
-    raise AssertionError("codec used before it was built")
+def constructor(
+    model: type[BaseModel], fields: Mapping[str, tuple[str, Codec]]
+) -> Callable[[dict[str, Any]], Any]:
+    """Build objects of a plain pydantic model from decoded values, without re-validation.
+
+    What `model_construct` does, minus its per-call reflection: fields absent from the item get
+    their defaults (an empty set for a set without one: DynamoDB cannot store empty sets).
+    """
+    if model.__pydantic_post_init__ is not None or model.model_config.get("extra") == "allow":
+        return lambda values: model.model_construct(**values)
+    defaults = [
+        (name, make)
+        for name, (_, c) in fields.items()
+        if (make := missing_factory(model.model_fields[name], c)) is not None
+    ]
+    private = {k: v.get_default() for k, v in (model.__private_attributes__ or {}).items()}
+    new = model.__new__
+    set_attr = object.__setattr__
+
+    def build(values: dict[str, Any]) -> Any:
+        fields_set = set(values)
+        for name, make in defaults:
+            if name not in values:
+                values[name] = make()
+        obj = new(model)
+        set_attr(obj, "__dict__", values)
+        set_attr(obj, "__pydantic_fields_set__", fields_set)
+        set_attr(obj, "__pydantic_extra__", None)
+        set_attr(obj, "__pydantic_private__", copy.deepcopy(private) if private else None)
+        return obj
+
+    return build
 
 
-def _unset_decode(av: Wire) -> Any:  # pragma: no cover - replaced before use
-    raise AssertionError("codec used before it was built")
+_IMMUTABLE = (str, int, float, bool, bytes, frozenset, tuple, type(None), dt.date)
+
+
+def missing_factory(info: FieldInfo, codec: Codec) -> Callable[[], Any] | None:
+    """The value of a field its stored item lacks: its default, or an empty set; else None."""
+    if info.default_factory is not None:
+        factory = info.default_factory
+        return factory  # type: ignore[return-value]
+    if not info.is_required():
+        default = info.default
+        if isinstance(default, _IMMUTABLE):
+            return lambda: default
+        return lambda: copy.deepcopy(default)
+    if codec.wire_type in ("SS", "NS", "BS"):
+        return frozenset if get_origin(codec.python_type) is frozenset else set
+    return None
 
 
 # ---------------------------------------------------------------- dynamic (Any, unions)

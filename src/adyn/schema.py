@@ -7,7 +7,6 @@ item, build a key, create the table, and check that a live table fits.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import gc
 from collections.abc import Callable, Iterable, Mapping
@@ -17,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 from pydantic.fields import FieldInfo
 
 from ._decoder import compile_values_decoder
-from .codecs import TIMESTAMP, Codec, CodecError, compile_codec, unwrap_optional
+from .codecs import (
+    TIMESTAMP,
+    Codec,
+    CodecError,
+    compile_codec,
+    missing_factory,
+    unwrap_optional,
+)
 from .errors import InvalidItem, InvalidModel
 from .expressions import Path
 
@@ -39,7 +45,6 @@ _STREAM_VIEWS = {
     "new_and_old": "NEW_AND_OLD_IMAGES",
 }
 _KEY_TYPES = frozenset({"S", "N", "B"})
-_IMMUTABLE = (str, int, float, bool, bytes, frozenset, tuple, type(None), dt.date)
 
 
 @dataclass(eq=False)
@@ -420,26 +425,6 @@ def _markers(info: FieldInfo) -> tuple[list[Any], bool]:
     return found, nullable
 
 
-def _missing_factory(info: FieldInfo, codec: Codec) -> Callable[[], Any] | None:
-    if info.default_factory is not None:
-        factory = info.default_factory
-        return factory  # type: ignore[return-value]
-    if not info.is_required():
-        default = info.default
-        if isinstance(default, _IMMUTABLE):
-            return lambda: default
-        return lambda: copy.deepcopy(default)
-    if codec.wire_type in ("SS", "NS", "BS"):
-        make = frozenset if _is_frozen(codec) else set
-        return make
-    return None
-
-
-def _is_frozen(codec: Codec) -> bool:
-    origin = getattr(codec.python_type, "__origin__", None)
-    return origin is frozenset
-
-
 def compile_model(cls: type[Model]) -> ModelSchema | None:
     """Compile a model class; None for abstract models. InvalidModel names model and field."""
     from .model import HashKey, RangeKey, Version, _Index
@@ -496,7 +481,7 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
             if version is not None:
                 raise InvalidModel(name, field_name, f"two Version fields ({version.name})")
             spec.version, version = True, spec
-        spec.missing = _missing_factory(info, spec.codec)
+        spec.missing = missing_factory(info, spec.codec)
         specs[field_name] = spec
 
     if hash_key is None:
