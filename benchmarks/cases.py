@@ -31,8 +31,8 @@ class Case:
 
 
 CASES: tuple[Case, ...] = (
-    Case("query_1000", "1,000-item Query page into models (full call)", 3, 1, settle=True),
-    Case("decode_1000", "1,000-item page body into models (decode step only)", 3, 1, settle=True),
+    Case("query_1000", "1,000-item Query page into models (full call)", 8, 1, settle=True),
+    Case("decode_1000", "1,000-item page body into models (decode step only)", 8, 1, settle=True),
     Case("put_one", "encode and put one 20-attribute item", 100, 20),
     Case("get_one", "get one item", 100, 20),
     Case("query_100", "query 100 items", 15, 5),
