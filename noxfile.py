@@ -1,6 +1,7 @@
 """Project tasks: `python3 -m nox -s ci` runs everything CI runs; `-s demo` runs the demo.
 
-Sessions: lint, typecheck, tests, docs, ci (all four in one environment), demo, bench.
+Sessions: lint, typecheck, tests, docs, ci (all of them, plus a benchmark smoke run, in one
+environment), demo, bench.
 Arguments after `--` go to pytest (tests, ci) or to the benchmarks (bench).
 """
 
@@ -75,12 +76,14 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def ci(session: nox.Session) -> None:
-    """lint, typecheck, tests and docs, in that order, in one environment."""
-    session.install(".[test,lint,docs]")
+    """lint, typecheck, tests, docs and a benchmark smoke run, in that order, in one environment."""
+    session.install(".[test,lint,docs,bench]")
     run_lint(session)
     run_typecheck(session)
     run_tests(session)
     run_docs(session)
+    # every case once against every peer: the benchmark command keeps working (no figures kept)
+    session.run("python", "-m", "benchmarks", "--quick", "--reps", "1", "--check")
 
 
 @nox.session
