@@ -41,6 +41,24 @@ class TableReader:
         self.send: MemoryObjectSendStream[Item] | None = None
         self.wake = anyio.Event()
 
+    async def _call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        """One Streams call, waited out with backoff for as long as it is throttled.
+
+        A stream reader has nothing better to do than wait: unlike a request handler it has no
+        caller to hand the failure to, so throttling never ends it.
+        """
+        ctx = self.ctx
+        attempt = 0
+        while True:
+            try:
+                return await ctx.call(operation, request)
+            except DynamoError as exc:
+                if not is_throttling(exc):
+                    raise
+                self.stats.throttled += 1
+                await ctx.clock.sleep(ctx.pacing.backoff_delay(attempt, ctx.rng))
+                attempt += 1
+
     # ------------------------------------------------------------ listing
 
     async def describe(self) -> tuple[str, list[ShardInfo]]:
@@ -49,19 +67,9 @@ class TableReader:
         request: dict[str, Any] = {"StreamArn": self.arn, "Limit": ctx.pacing.describe_limit}
         status = self.status
         infos: dict[str, ShardInfo] = {}
-        attempt = 0
         while True:
-            self.stats.describe_calls += 1
-            try:
-                response = await ctx.call("DescribeStream", request)
-            except DynamoError as exc:
-                if not is_throttling(exc):
-                    raise
-                self.stats.throttled += 1
-                await ctx.clock.sleep(ctx.pacing.backoff_delay(attempt, ctx.rng))
-                attempt += 1
-                continue
-            attempt = 0
+            self.stats.describe_calls += 1  # pages; throttled attempts count in `throttled`
+            response = await self._call("DescribeStream", request)
             description = response.get("StreamDescription") or {}
             status = description.get("StreamStatus") or status
             for wire in description.get("Shards") or ():
@@ -104,18 +112,8 @@ class TableReader:
 
         async def pin(shard: Shard) -> None:
             request = shard.iterator_request(self.arn)
-            attempt = 0
             async with limiter:
-                while True:
-                    try:
-                        response = await ctx.call("GetShardIterator", request)
-                        break
-                    except DynamoError as exc:
-                        if not is_throttling(exc):
-                            raise
-                        self.stats.throttled += 1
-                        await ctx.clock.sleep(ctx.pacing.backoff_delay(attempt, ctx.rng))
-                        attempt += 1
+                response = await self._call("GetShardIterator", request)
             self.stats.iterators_acquired += 1
             shard.latest_used = True
             shard.iterator = response.get("ShardIterator")
