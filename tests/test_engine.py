@@ -392,3 +392,21 @@ async def test_a_failed_update_names_the_item_by_its_key(posts: Engine) -> None:
             condition=Post.views > 5,
         )
     assert info.value.obj == {"forum": "dynamo", "id": post.id}
+
+
+@pytest.mark.moto_only  # dynalite does not return the stored item with a failed condition
+async def test_a_failed_condition_returns_the_stored_item_as_an_object(posts: Engine) -> None:
+    post = new_post(views=20, content="stored")
+    await posts.save(post)
+    post.content = "mine"
+    with pytest.raises(ConstraintViolation) as info:
+        await posts.save(post, condition=Post.views < 10)
+    assert isinstance(info.value.item, Post)
+    assert (info.value.item.content, info.value.item.views) == ("stored", 20)
+    with pytest.raises(ConstraintViolation) as info:
+        await posts.delete(post, condition=Post.views < 10)
+    assert info.value.item == await posts.get(Post, forum="dynamo", id=post.id, consistent=True)
+    ghost = new_post()
+    with pytest.raises(ConstraintViolation) as info:
+        await posts.save(ghost, condition=Post.views > 0)
+    assert info.value.item is None  # nothing was stored

@@ -55,6 +55,7 @@ async def test_a_cancelled_transaction_applies_nothing_and_gives_each_items_reas
     reasons = info.value.reasons
     assert [r.code for r in reasons] == [None, "ConditionalCheckFailed"]
     assert reasons[1].obj is stale
+    assert reasons[1].item == Account(id="alice", balance=100, version=1)  # as stored
     assert await balances(bank) == {"alice": 100, "bob": 0}
 
 

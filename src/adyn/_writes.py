@@ -209,7 +209,7 @@ def plan_save(
     request: Wire = {"TableName": table, "Key": key, "UpdateExpression": expression}
     cond = all_of([user_cond, atomic_cond, version_cond])
     if cond is not None:
-        request["ConditionExpression"] = render_condition(cond, r)
+        _add_condition(request, cond, r)
     r.into(request)
 
     def done() -> None:
@@ -268,7 +268,7 @@ def plan_delete(
     request: Wire = {"TableName": table, "Key": key}
     if cond is not None:
         r = Renderer()
-        request["ConditionExpression"] = render_condition(cond, r)
+        _add_condition(request, cond, r)
         r.into(request)
 
     def done() -> None:
@@ -282,13 +282,16 @@ def plan_check(schema: ModelSchema, table: str, obj: Any, condition: Any) -> Wri
     if cond is None:
         raise InvalidCondition(f"{schema.name}: check() needs a condition")
     r = Renderer()
-    request: Wire = {
-        "TableName": table,
-        "Key": schema.key_of(obj),
-        "ConditionExpression": render_condition(cond, r),
-    }
+    request: Wire = {"TableName": table, "Key": schema.key_of(obj)}
+    _add_condition(request, cond, r)
     r.into(request)
     return WritePlan(request, True, lambda: None, obj)
+
+
+def _add_condition(request: Wire, cond: Condition, r: Renderer) -> None:
+    request["ConditionExpression"] = render_condition(cond, r)
+    # When it fails, DynamoDB returns the stored item with the error: ConstraintViolation.item
+    request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
 
 
 def _check_overlaps(schema: ModelSchema, actions: Sequence[Action]) -> None:
@@ -341,7 +344,7 @@ def plan_update(
     }
     cond = _user_condition(condition)
     if cond is not None:
-        request["ConditionExpression"] = render_condition(cond, r)
+        _add_condition(request, cond, r)
     r.into(request)
     idempotent = cond is None and all(
         a.kind == "REMOVE" or (a.kind == "SET" and isinstance(a.value, _Value)) for a in actions

@@ -191,7 +191,7 @@ class Engine:
                 raise ConstraintViolation(
                     f"{schema.name}: the condition of {operation} failed for {key}",
                     what,
-                    exc.response.get("Item"),
+                    schema.decode_returned(exc.response.get("Item")),
                 ) from None
             raise
         plan.done()

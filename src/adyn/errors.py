@@ -91,8 +91,8 @@ class InvalidCondition(AdynError):
 class ConstraintViolation(AdynError):
     """A write's condition failed (`condition=`, `atomic=True` or a `Version` check).
 
-    `.obj` is the object (or key) whose write was refused; `.item` is the stored item as
-    DynamoDB returned it when available (wire form), else None.
+    `.obj` is the object (or key) whose write was refused; `.item` is the stored item, as a
+    model object, when DynamoDB returned it (None when no item was stored).
     """
 
     def __init__(self, message: str, obj: Any = None, item: dict[str, Any] | None = None) -> None:

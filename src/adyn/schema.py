@@ -239,6 +239,19 @@ class ModelSchema:
         finally:
             gc.enable()
 
+    def decode_returned(self, item: Wire | None) -> Any:
+        """The object of an item DynamoDB sent back with an error; None if none came back.
+
+        A stored item that does not fit the model is passed over (None): the error it came
+        with is what the caller needs to see.
+        """
+        if not item:
+            return None
+        try:
+            return self.decode_item(item)
+        except InvalidItem:
+            return None
+
     def decode_key(self, key: Wire) -> dict[str, Any]:
         """`{field name: Python value}` of a wire key."""
         return {s.name: s.codec.decode(key[s.wire]) for s in self.key_fields if s.wire in key}

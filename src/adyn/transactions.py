@@ -135,7 +135,7 @@ class WriteTransaction(_Transaction):
             except DynamoError as exc:
                 if exc.code != "TransactionCanceledException":
                     raise
-                reasons = _reasons(exc, [plan.obj for _, plan, _ in entries])
+                reasons = _reasons(exc, [(plan.obj, schema) for _, plan, schema in entries])
                 codes = {r.code for r in reasons if r.code and r.code != "None"}
                 attempt += 1
                 if codes and codes <= _RETRYABLE_REASONS and attempt < policy.max_attempts:
@@ -146,17 +146,19 @@ class WriteTransaction(_Transaction):
             plan.done()
 
 
-def _reasons(exc: DynamoError, objs: Sequence[Any]) -> list[CancellationReason]:
+def _reasons(
+    exc: DynamoError, entries: Sequence[tuple[Any, ModelSchema]]
+) -> list[CancellationReason]:
     raw = exc.response.get("CancellationReasons") or []
     reasons = []
-    for i, entry in enumerate(raw):
+    for entry, (obj, schema) in zip(raw, entries, strict=False):
         code = entry.get("Code")
         reasons.append(
             CancellationReason(
                 None if code in (None, "None") else code,
                 entry.get("Message"),
-                objs[i] if i < len(objs) else None,
-                entry.get("Item"),
+                obj,
+                schema.decode_returned(entry.get("Item")),
             )
         )
     return reasons
@@ -201,7 +203,7 @@ class ReadTransaction(_Transaction):
         except DynamoError as error:
             if error.code != "TransactionCanceledException":
                 raise
-            reasons = _reasons(error, [o for o, _, _, _ in entries])
+            reasons = _reasons(error, [(o, s) for o, s, _, _ in entries])
             raise TransactionCanceled(_cancel_message(error, reasons), reasons) from None
         missing = []
         for (obj, schema, _, _), result in zip(
