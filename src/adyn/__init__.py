@@ -17,7 +17,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._transport import RetryPolicy
     from .batch import Batch
     from .codecs import Timestamp
     from .engine import Engine
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
         ConstraintViolation,
         DynamoError,
         EngineClosed,
+        InvalidArgument,
         InvalidCondition,
         InvalidItem,
         InvalidModel,
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         NotFound,
         OutcomeUnknown,
         RecordsExpired,
+        StreamNotEnabled,
         TableMismatch,
         Throttled,
         TransactionCanceled,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from .expressions import Action, Condition, Path
     from .model import GlobalIndex, HashKey, LocalIndex, Model, RangeKey, Version
     from .query import Page, Query, Scan
+    from .retry import RetryPolicy
     from .stream import Record, Stream
     from .transactions import ReadTransaction, WriteTransaction
 
@@ -65,6 +67,7 @@ _LAZY = {
     "EngineClosed": ".errors",
     "GlobalIndex": ".model",
     "HashKey": ".model",
+    "InvalidArgument": ".errors",
     "InvalidCondition": ".errors",
     "InvalidItem": ".errors",
     "InvalidModel": ".errors",
@@ -83,9 +86,10 @@ _LAZY = {
     "ReadTransaction": ".transactions",
     "Record": ".stream",
     "RecordsExpired": ".errors",
-    "RetryPolicy": "._transport",
+    "RetryPolicy": ".retry",
     "Scan": ".query",
     "Stream": ".stream",
+    "StreamNotEnabled": ".errors",
     "TableMismatch": ".errors",
     "Throttled": ".errors",
     "Timestamp": ".codecs",
@@ -121,6 +125,7 @@ __all__ = [
     "EngineClosed",
     "GlobalIndex",
     "HashKey",
+    "InvalidArgument",
     "InvalidCondition",
     "InvalidItem",
     "InvalidModel",
@@ -142,6 +147,7 @@ __all__ = [
     "RetryPolicy",
     "Scan",
     "Stream",
+    "StreamNotEnabled",
     "TableMismatch",
     "Throttled",
     "Timestamp",

@@ -26,7 +26,6 @@ import socket
 import zlib
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,6 +45,7 @@ from botocore.exceptions import (
 )
 
 from .errors import DynamoError, EngineClosed, OutcomeUnknown, Throttled
+from .retry import RetryPolicy
 
 __all__ = ["RetryPolicy", "Transport"]
 
@@ -88,22 +88,6 @@ DATA_PLANE = frozenset(
 
 _TARGETS = {"dynamodb": "DynamoDB_20120810", "dynamodbstreams": "DynamoDBStreams_20120810"}
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How adyn retries throttling, server faults and dropped connections.
-
-    `max_attempts` counts every try of one call (1 means never retry). Sleeps grow as
-    `base * 2**attempt`, capped at `cap` seconds, with full jitter (a uniform draw below that).
-    """
-
-    max_attempts: int = 10
-    base: float = 0.025
-    cap: float = 2.0
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        return rng.uniform(0.0, min(self.cap, self.base * (2**attempt)))
 
 
 class _Fault(Exception):

@@ -2,6 +2,7 @@
 
 ```
 AdynError
+├── InvalidArgument         an argument is not acceptable (also a ValueError)
 ├── InvalidModel            a model definition breaks a rule (raised at class creation)
 ├── InvalidItem             an object cannot be written as it is (raised before sending)
 ├── InvalidQuery            a query or scan is malformed (raised before sending)
@@ -14,12 +15,19 @@ AdynError
 ├── TransactionCanceled     DynamoDB cancelled a transaction; `.reasons` says why, per item
 ├── BatchIncomplete         a batch ran out of retries; `.objects` names what was not done
 ├── RecordsExpired          a stream position points at data that was trimmed away
+├── StreamNotEnabled        a stream was asked of a table that has none
 ├── EngineClosed            the engine was used after it was closed
 ├── NotBound                a model was used before `engine.bind(...)`
 └── DynamoError             DynamoDB (or the connection) failed in a way with no other meaning
     ├── Throttled           throttling, 5xx or connection faults outlasted the retry budget
-    └── OutcomeUnknown      a write may or may not have been applied (it was not retried)
+    ├── OutcomeUnknown      a write may or may not have been applied
+    └── one class per service code the engine acts on (ConditionalCheckFailedError,
+        ResourceNotFoundError, ResourceInUseError, TransactionCanceledError,
+        ExpiredIteratorError, TrimmedDataAccessError, LimitExceededError, ExpiredTokenError)
 ```
+
+`SERVICE_ERRORS` is the one map from a service (or connection) code to its class and to how a
+failed attempt may be retried (`Retry`); nothing else in adyn compares error codes.
 
 Messages never contain credentials: only model, field, table and operation names, and the
 service's own code and message.
@@ -27,6 +35,7 @@ service's own code and message.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -34,22 +43,33 @@ __all__ = [
     "AdynError",
     "BatchIncomplete",
     "CancellationReason",
+    "ConditionalCheckFailedError",
     "ConstraintViolation",
     "DynamoError",
     "EngineClosed",
+    "ExpiredIteratorError",
+    "ExpiredTokenError",
+    "InvalidArgument",
     "InvalidCondition",
     "InvalidItem",
     "InvalidModel",
     "InvalidQuery",
+    "LimitExceededError",
     "MissingObjects",
     "MultipleResults",
     "NotBound",
     "NotFound",
     "OutcomeUnknown",
     "RecordsExpired",
+    "ResourceInUseError",
+    "ResourceNotFoundError",
+    "Retry",
+    "StreamNotEnabled",
     "TableMismatch",
     "Throttled",
     "TransactionCanceled",
+    "TransactionCanceledError",
+    "TrimmedDataAccessError",
 ]
 
 
@@ -172,11 +192,21 @@ class NotBound(AdynError):
     """A model was used with an engine before `await engine.bind(Model)`."""
 
 
-class DynamoError(AdynError):
-    """DynamoDB answered with an error that has no more specific adyn meaning.
+class InvalidArgument(AdynError, ValueError):
+    """An argument of an adyn call is not acceptable (also a `ValueError`)."""
 
-    `.code` is the service's error code (e.g. "ValidationException"), `.message` its message,
-    `.operation` the API call.
+
+class StreamNotEnabled(AdynError):
+    """`engine.stream(Model)` was asked for a table that has no stream (set `Meta.stream`)."""
+
+
+class DynamoError(AdynError):
+    """DynamoDB (or the connection to it) failed in a way with no more specific adyn meaning.
+
+    `.code` is the service's error code (e.g. "ValidationException") or one of the connection
+    codes below, `.message` its message, `.operation` the API call, `.status` the HTTP status
+    (None when no answer came), `.request_id` DynamoDB's request id when it answered, and
+    `.response` the parsed error body.
     """
 
     def __init__(
@@ -185,22 +215,191 @@ class DynamoError(AdynError):
         message: str,
         operation: str | None = None,
         response: dict[str, Any] | None = None,
+        *,
+        status: int | None = None,
+        request_id: str | None = None,
     ) -> None:
         self.code = code
         self.message = message
         self.operation = operation
         self.response: dict[str, Any] = response or {}
+        self.status = status
+        self.request_id = request_id
         where = f" during {operation}" if operation else ""
-        super().__init__(f"{code}{where}: {message}")
+        rid = f" (request id {request_id})" if request_id else ""
+        super().__init__(f"{code}{where}: {message}{rid}")
+
+    def __reduce__(self) -> Any:
+        return (
+            _rebuild,
+            (
+                type(self),
+                self.code,
+                self.message,
+                self.operation,
+                self.response,
+                self.status,
+                self.request_id,
+            ),
+        )
+
+
+def _rebuild(cls: type[DynamoError], *args: Any) -> DynamoError:
+    code, message, operation, response, status, request_id = args
+    error = cls.__new__(cls)
+    DynamoError.__init__(
+        error, code, message, operation, response, status=status, request_id=request_id
+    )
+    return error
 
 
 class Throttled(DynamoError):
-    """Throttling, 5xx answers or connection faults went on after every retry was spent."""
+    """Throttling, 5xx answers or connection faults went on after every retry was spent, and
+    no attempt of the call can have been applied (reads, or writes that never reached the
+    server)."""
 
 
 class OutcomeUnknown(DynamoError):
-    """A write may or may not have been applied: the connection failed after it was sent.
+    """A write may or may not have been applied.
 
-    adyn does not retry such a write when a second attempt could apply it twice or report a
-    false condition failure (conditional writes, `add` actions, version increments).
+    Raised when an attempt of a write may have reached the server (the connection failed after
+    the request was sent, or the server answered 5xx) and adyn could not learn the outcome:
+    either a resend could apply the write twice (conditional writes, `add` actions, version
+    increments), or the retries that followed ran out.
     """
+
+
+# ---------------------------------------------------------------- service errors by code
+
+
+class ConditionalCheckFailedError(DynamoError):
+    """The service's ConditionalCheckFailedException (the engine raises ConstraintViolation)."""
+
+
+class ResourceNotFoundError(DynamoError):
+    """The table, index, stream or shard does not exist (ResourceNotFoundException)."""
+
+
+class ResourceInUseError(DynamoError):
+    """The table is being created, updated or deleted (ResourceInUseException)."""
+
+
+class TransactionCanceledError(DynamoError):
+    """The service's TransactionCanceledException (the engine raises TransactionCanceled)."""
+
+
+class ExpiredIteratorError(DynamoError):
+    """A stream shard iterator is older than 15 minutes (ExpiredIteratorException)."""
+
+
+class TrimmedDataAccessError(DynamoError):
+    """Stream records past the trim horizon were asked for (TrimmedDataAccessException)."""
+
+
+class LimitExceededError(DynamoError):
+    """Too many concurrent control-plane or Streams calls (LimitExceededException)."""
+
+
+class ExpiredTokenError(DynamoError):
+    """The request was signed with expired credentials (ExpiredTokenException)."""
+
+
+class Retry(enum.Enum):
+    """Whether a failed attempt may be sent again."""
+
+    NEVER = "never"  # a definite answer: resending changes nothing
+    REJECTED = "rejected"  # the server did nothing: resending any call is safe
+    UNKNOWN = "unknown"  # the server may have applied it: resend only idempotent calls
+
+
+# Connection-level failures: transports raise DynamoError with these codes.
+CONNECTION_FAILED = "ConnectionFailed"  # no connection: nothing was sent
+CONNECT_TIMEOUT = "ConnectTimeout"  # no connection in time: nothing was sent
+CONNECTION_LOST = "ConnectionLost"  # the connection broke after the request went out
+READ_TIMEOUT = "ReadTimeout"  # no answer in time after the request went out
+MALFORMED_RESPONSE = "MalformedResponse"  # an answer that is not DynamoDB's JSON
+CRC32_CHECK_FAILED = "CRC32CheckFailed"  # the answer was damaged on the way
+
+_THROTTLING = (
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "Throttling",
+    "TooManyRequestsException",
+    "LimitExceededException",
+)
+
+# code -> (class, retry class, counts as throttling). Codes not listed: DynamoError, NEVER
+# (UNKNOWN for any 5xx status).
+SERVICE_ERRORS: dict[str, tuple[type[DynamoError], Retry, bool]] = {
+    **{code: (DynamoError, Retry.REJECTED, True) for code in _THROTTLING},
+    "LimitExceededException": (LimitExceededError, Retry.REJECTED, True),
+    "TransactionInProgressException": (DynamoError, Retry.REJECTED, False),
+    "ExpiredTokenException": (ExpiredTokenError, Retry.REJECTED, False),
+    "InternalServerError": (DynamoError, Retry.UNKNOWN, False),
+    "InternalFailure": (DynamoError, Retry.UNKNOWN, False),
+    "ServiceUnavailable": (DynamoError, Retry.UNKNOWN, False),
+    "ConditionalCheckFailedException": (ConditionalCheckFailedError, Retry.NEVER, False),
+    "ResourceNotFoundException": (ResourceNotFoundError, Retry.NEVER, False),
+    "ResourceInUseException": (ResourceInUseError, Retry.NEVER, False),
+    "TransactionCanceledException": (TransactionCanceledError, Retry.NEVER, False),
+    "ExpiredIteratorException": (ExpiredIteratorError, Retry.NEVER, False),
+    "TrimmedDataAccessException": (TrimmedDataAccessError, Retry.NEVER, False),
+    CONNECTION_FAILED: (DynamoError, Retry.REJECTED, False),
+    CONNECT_TIMEOUT: (DynamoError, Retry.REJECTED, False),
+    CONNECTION_LOST: (DynamoError, Retry.UNKNOWN, False),
+    READ_TIMEOUT: (DynamoError, Retry.UNKNOWN, False),
+    MALFORMED_RESPONSE: (DynamoError, Retry.UNKNOWN, False),
+    CRC32_CHECK_FAILED: (DynamoError, Retry.UNKNOWN, False),
+}
+
+
+def retry_of(error: DynamoError) -> Retry:
+    """How a failed attempt may be retried, by its code (and its HTTP status)."""
+    entry = SERVICE_ERRORS.get(error.code)
+    if entry is not None:
+        return entry[1]
+    if error.status is not None and error.status >= 500:
+        return Retry.UNKNOWN
+    return Retry.NEVER
+
+
+def is_throttling(error: DynamoError) -> bool:
+    """True for the codes DynamoDB and DynamoDB Streams use to say "slow down"."""
+    entry = SERVICE_ERRORS.get(error.code)
+    return isinstance(error, Throttled) or (entry is not None and entry[2])
+
+
+def service_error(
+    code: str,
+    message: str,
+    operation: str | None = None,
+    response: dict[str, Any] | None = None,
+    *,
+    status: int | None = None,
+    request_id: str | None = None,
+) -> DynamoError:
+    """The `DynamoError` (or subclass) for a service or connection error code."""
+    entry = SERVICE_ERRORS.get(code)
+    cls = entry[0] if entry is not None else DynamoError
+    return cls(code, message, operation, response, status=status, request_id=request_id)
+
+
+def specific(error: DynamoError) -> DynamoError:
+    """A plain `DynamoError` (as a user-written transport raises it) as its mapped subclass."""
+    if type(error) is not DynamoError:
+        return error
+    entry = SERVICE_ERRORS.get(error.code)
+    if entry is None or entry[0] is DynamoError:
+        return error
+    mapped = entry[0](
+        error.code,
+        error.message,
+        error.operation,
+        error.response,
+        status=error.status,
+        request_id=error.request_id,
+    )
+    mapped.__cause__ = error.__cause__
+    mapped.__traceback__ = error.__traceback__
+    return mapped
