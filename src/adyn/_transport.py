@@ -311,7 +311,7 @@ class Transport:
                         " adyn did not resend it because a second try could apply it twice)",
                         operation,
                     ) from fault.error
-                if attempt >= policy.max_attempts:
+                if policy.max_attempts is not None and attempt >= policy.max_attempts:
                     raise Throttled(
                         fault.error.code,
                         f"{fault.error.message} (gave up after {attempt} attempts)",

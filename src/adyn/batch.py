@@ -109,7 +109,7 @@ async def load_objects(engine: Engine, objs: Sequence[Model], consistent: bool) 
             ]
             if pending:
                 attempt += 1
-                if attempt >= policy.max_attempts:
+                if policy.max_attempts is not None and attempt >= policy.max_attempts:
                     unprocessed.extend(pending)
                     return
                 await engine.transport.sleep(policy.delay(attempt, engine.transport._rng))
@@ -274,7 +274,7 @@ class Batch:
                 pending = left
                 if pending:
                     attempt += 1
-                    if attempt >= policy.max_attempts:
+                    if policy.max_attempts is not None and attempt >= policy.max_attempts:
                         failed.extend(pending)
                         return
                     await engine.transport.sleep(policy.delay(attempt, engine.transport._rng))

@@ -138,7 +138,11 @@ class WriteTransaction(_Transaction):
                 reasons = _reasons(exc, [(plan.obj, schema) for _, plan, schema in entries])
                 codes = {r.code for r in reasons if r.code and r.code != "None"}
                 attempt += 1
-                if codes and codes <= _RETRYABLE_REASONS and attempt < policy.max_attempts:
+                if (
+                    codes
+                    and codes <= _RETRYABLE_REASONS
+                    and (policy.max_attempts is None or attempt < policy.max_attempts)
+                ):
                     await transport.sleep(policy.delay(attempt, transport._rng))
                     continue
                 raise TransactionCanceled(_cancel_message(exc, reasons), reasons) from None
