@@ -80,12 +80,16 @@ async def local_dynamodb(
             server = ["-m", "moto.server", "-H", HOST, "-p", str(port)]
         return [sys.executable, *server]
 
-    async with _serve("moto", command, startup_timeout, env=_child_env()) as url:
+    env = await anyio.to_thread.run_sync(_child_env)
+    async with _serve("moto", command, startup_timeout, env=env) as url:
         yield url
 
 
 def _child_env() -> dict[str, str]:
-    """This environment, with this adyn importable in the child (also from a bare checkout)."""
+    """This environment, with this adyn importable in the child (also from a bare checkout).
+
+    Blocking (it resolves a path): run it in a worker thread.
+    """
     source = str(Path(__file__).resolve().parents[2])
     path = os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))
     return {**os.environ, "PYTHONPATH": path}
