@@ -286,7 +286,7 @@ def _correct_values(parts: _Parts) -> None:
 
 def _canonicalise(parts: _Parts, body: Any) -> None:
     try:
-        types.canonicalise_numbers(body)
+        types.canonicalise(body)
     except types.NumberError as exc:
         raise parts.error("MockValidationException", str(exc)) from None
 
@@ -464,6 +464,26 @@ def _transaction(parts: _Parts) -> Keys:
     return of
 
 
+BATCH_WRITE_LIMIT = 25
+
+
+def _check_batch(parts: _Parts, backend: Any, body: dict[str, Any]) -> None:
+    """At most 25 requests, and no key twice (moto compares whole items, and puts apart from
+    deletes, so it lets a put and a delete of one key, or two puts of it, through)."""
+    requests = body.get("RequestItems") or {}
+    count = sum(len(r or ()) for r in requests.values())
+    if count > BATCH_WRITE_LIMIT:
+        raise parts.error(
+            "MockValidationException",
+            "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: "
+            "Map value must satisfy constraint: [Member must have length less than or equal to "
+            f"{BATCH_WRITE_LIMIT}, Member must have length greater than or equal to 1]",
+        )
+    keys = list(_batch(parts)(backend, body))
+    if len({(id(t), h, r) for t, h, r in keys}) != len(keys):
+        raise parts.error("MockValidationException", "Provided list of item keys contains duplicates")
+
+
 # operation: (the items it may touch, the error for an item that grows too large)
 _WRITES: dict[str, tuple[Callable[[_Parts], Keys], str]] = {
     "put_item": (_single("Item"), "ItemSizeTooLarge"),
@@ -535,6 +555,8 @@ def _writing(
     def run(handler: Any) -> Any:
         body = handler.body
         _canonicalise(parts, body)
+        if method.__name__ == "batch_write_item":
+            _check_batch(parts, handler.dynamodb_backend, body)
         journal = Journal()
         for table, hash_key, range_key in keys(handler.dynamodb_backend, body):
             journal.touch(table, hash_key, range_key)

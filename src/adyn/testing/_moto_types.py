@@ -21,7 +21,7 @@ __all__ = [
     "NumberError",
     "attribute_size",
     "canonical_number",
-    "canonicalise_numbers",
+    "canonicalise",
     "exact",
     "item_size",
     "raw_bytes",
@@ -44,7 +44,7 @@ TOO_PRECISE = f"Attempting to store more than {MAX_DIGITS} significant digits in
 
 
 class NumberError(ValueError):
-    """A number DynamoDB refuses; the message is DynamoDB's own."""
+    """A value DynamoDB refuses (a number, a set); the message is DynamoDB's own."""
 
 
 def canonical_number(text: str) -> str:
@@ -88,29 +88,51 @@ def exact(left: str, right: str, operation: str) -> str:
     return _canonical(result)
 
 
-def canonicalise_numbers(value: Any) -> None:
-    """Rewrite every number AttributeValue inside a request body in place (NumberError if bad).
+_SET_NAMES = {"SS": "string", "NS": "number", "BS": "binary"}
 
-    A dict whose only key is "N" with a string value, or "NS" with a list of strings, is a
-    number (attribute names only appear as keys of "M" maps and items, whose values are dicts).
+
+def canonicalise(value: Any) -> None:
+    """Check and rewrite the AttributeValues inside a request body in place (NumberError if bad).
+
+    Numbers are stored canonically; sets must be neither empty nor hold a member twice. A dict
+    whose only key is "N" with a string value, or a set type with a list, is an AttributeValue
+    (attribute names only appear as keys of "M" maps and items, whose values are dicts).
     """
     if isinstance(value, dict):
         if len(value) == 1:
-            number = value.get("N")
-            if isinstance(number, str):
-                value["N"] = canonical_number(number)
+            ((type_, inner),) = value.items()
+            if type_ == "N" and isinstance(inner, str):
+                value["N"] = canonical_number(inner)
                 return
-            numbers = value.get("NS")
-            if isinstance(numbers, list) and all(isinstance(n, str) for n in numbers):
-                value["NS"] = [canonical_number(n) for n in numbers]
+            if type_ in _SET_NAMES and isinstance(inner, list):
+                value[type_] = _checked_set(type_, inner)
                 return
         for child in value.values():
             if isinstance(child, dict | list):
-                canonicalise_numbers(child)
+                canonicalise(child)
     elif isinstance(value, list):
         for child in value:
             if isinstance(child, dict | list):
-                canonicalise_numbers(child)
+                canonicalise(child)
+
+
+def _checked_set(type_: str, members: list[Any]) -> list[Any]:
+    if not members:
+        raise NumberError(
+            f"One or more parameter values were invalid: An {_SET_NAMES[type_]} set  may not be empty"
+        )
+    if type_ == "NS":
+        members = [canonical_number(m) if isinstance(m, str) else m for m in members]
+    try:
+        distinct = {raw_bytes(m) for m in members} if type_ == "BS" else set(members)
+    except (TypeError, ValueError):
+        return members  # not a set moto accepts: its own validation answers
+    if len(distinct) != len(members):
+        shown = ", ".join(str(m) for m in members)
+        raise NumberError(
+            f"One or more parameter values were invalid: Input collection [{shown}] contains duplicates."
+        )
+    return members
 
 
 def raw_bytes(value: str | bytes) -> bytes:
