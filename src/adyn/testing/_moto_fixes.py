@@ -27,6 +27,7 @@ import importlib
 import inspect
 import json
 import time
+from decimal import Decimal
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -36,7 +37,7 @@ from ._moto_journal import Journal, member, stored_item
 __all__ = ["SUPPORTED", "IncompatibleMoto", "install", "supported_range"]
 
 # The moto releases these corrections were written against and tried with: [first, end).
-SUPPORTED = ((5, 0), (5, 3))
+SUPPORTED = ((5, 1), (5, 3))
 IDEMPOTENCY_WINDOW = 600.0  # seconds DynamoDB remembers a ClientRequestToken
 TRANSACTION_LIMIT = 100
 
@@ -247,16 +248,26 @@ def _correct_values(parts: _Parts) -> None:
 
         return run
 
-    def byte_value(self: Any) -> Any:
+    def exact_value(self: Any) -> Any:
+        # Numbers as Decimal (moto before 5.2 compares them as floats), binary as bytes.
+        if self.type == "N":
+            return Decimal(self.value)
         if self.type == "B":
             return types.raw_bytes(self.value)
         if self.type == "BS":
             return {types.raw_bytes(v) for v in self.value}
         return cast_value(self)
 
+    def equal(self: Any, other: Any) -> bool:
+        # By value, as DynamoDB compares: sets in any order (moto before 5.2 compares raw lists).
+        return bool(self.type == other.type and self.cast_value == other.cast_value)
+
     DynamoType.__add__ = arithmetic("add", add)
     DynamoType.__sub__ = arithmetic("subtract", subtract)
-    DynamoType.cast_value = property(byte_value)
+    DynamoType.cast_value = property(exact_value)
+    DynamoType.__eq__ = equal
+    DynamoType.__ne__ = lambda self, other: not equal(self, other)
+    DynamoType.__hash__ = lambda self: hash((self.type, self.cast_value))
 
     # Sizes are checked once per write, DynamoDB's way (see _check_sizes); moto's own check
     # counts base64 text and costs O(attributes) on every attribute set.

@@ -53,11 +53,8 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         install()
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
+        from moto.moto_server import werkzeug_app
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import run_simple
     except (IncompatibleMoto, ImportError) as exc:
         print(
@@ -74,7 +71,10 @@ def main(argv: list[str] | None = None) -> None:
     lock = threading.Lock()
     start_sweeper(lock, args.ttl_interval)
     app = OneAtATime(DomainDispatcherApplication(create_backend_app), lock)
-    run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    # moto's own handler (5.1 and later) keeps header names with underscores; werkzeug's default
+    # serves DynamoDB just as well.
+    handler = getattr(werkzeug_app, "MotoRequestHandler", None)
+    run_simple(args.host, args.port, app, threaded=True, request_handler=handler)
 
 
 if __name__ == "__main__":
