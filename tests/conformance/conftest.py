@@ -13,6 +13,7 @@ corrections correct). Two markers say where a backend cannot show a behaviour:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -81,7 +82,11 @@ class Tables:
                 attributes[index_range[0]] = index_range[1]
                 index_schema.append({"AttributeName": index_range[0], "KeyType": "RANGE"})
             gsis.append(
-                {"IndexName": index, "KeySchema": index_schema, "Projection": {"ProjectionType": "ALL"}}
+                {
+                    "IndexName": index,
+                    "KeySchema": index_schema,
+                    "Projection": {"ProjectionType": "ALL"},
+                }
             )
         if gsis:
             body["GlobalSecondaryIndexes"] = gsis
@@ -110,10 +115,8 @@ class Tables:
 
     async def drop(self) -> None:
         for name in self.made:
-            try:
+            with contextlib.suppress(WireError):
                 await self.wire("DeleteTable", {"TableName": name})
-            except WireError:
-                pass
 
 
 @pytest.fixture
@@ -145,7 +148,11 @@ class StreamReader:
             if shard_id not in self._iterators:
                 got = await self.wire.streams(
                     "GetShardIterator",
-                    {"StreamArn": self.arn, "ShardId": shard_id, "ShardIteratorType": "TRIM_HORIZON"},
+                    {
+                        "StreamArn": self.arn,
+                        "ShardId": shard_id,
+                        "ShardIteratorType": "TRIM_HORIZON",
+                    },
                 )
                 self._iterators[shard_id] = got["ShardIterator"]
         for shard_id, iterator in list(self._iterators.items()):

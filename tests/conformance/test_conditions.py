@@ -25,7 +25,9 @@ async def get(wire: Wire, table: str, pk: str) -> dict[str, Any] | None:
     return item
 
 
-async def test_exactly_one_of_two_racing_conditional_creates_wins(wire: Wire, tables: Tables) -> None:
+async def test_exactly_one_of_two_racing_conditional_creates_wins(
+    wire: Wire, tables: Tables
+) -> None:
     table = await tables.create()
     wins: dict[str, list[str]] = {f"k{i}": [] for i in range(40)}
 
@@ -70,7 +72,11 @@ async def test_racing_increments_with_a_condition_lose_nothing(wire: Wire, table
                     "PutItem",
                     {
                         "TableName": table,
-                        "Item": {"pk": s("c"), "v": n(version + 1), "total": n(int(item["total"]["N"]) + 1)},
+                        "Item": {
+                            "pk": s("c"),
+                            "v": n(version + 1),
+                            "total": n(int(item["total"]["N"]) + 1),
+                        },
                         "ConditionExpression": "v = :v",
                         "ExpressionAttributeValues": {":v": n(version)},
                     },
@@ -113,7 +119,9 @@ async def test_a_failed_condition_returns_the_stored_item(
     assert await get(wire, table, "a") == stored
 
 
-async def test_a_failed_condition_on_a_missing_item_returns_no_item(wire: Wire, tables: Tables) -> None:
+async def test_a_failed_condition_on_a_missing_item_returns_no_item(
+    wire: Wire, tables: Tables
+) -> None:
     table = await tables.create()
     with pytest.raises(WireError) as raised:
         await wire(
@@ -132,7 +140,9 @@ async def test_a_failed_condition_on_a_missing_item_returns_no_item(wire: Wire, 
     assert await get(wire, table, "none") is None
 
 
-async def test_a_failed_update_of_a_missing_item_creates_nothing(wire: Wire, tables: Tables) -> None:
+async def test_a_failed_update_of_a_missing_item_creates_nothing(
+    wire: Wire, tables: Tables
+) -> None:
     table = await tables.create()
     with pytest.raises(WireError) as raised:
         await wire(

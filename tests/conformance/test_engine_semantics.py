@@ -61,7 +61,9 @@ async def test_a_cancelled_transaction_leaves_no_trace(engine: Engine) -> None:
     with pytest.raises(TransactionCanceled) as raised:
         async with engine.transaction() as tx:
             tx.save(Order(id="o2", item="pen", quantity=1))
-            tx.update(Stock, key={"sku": "pen"}, actions=[Stock.left.add(-1)], condition=Stock.left >= 1)
+            tx.update(
+                Stock, key={"sku": "pen"}, actions=[Stock.left.add(-1)], condition=Stock.left >= 1
+            )
     assert [r.code for r in raised.value.reasons] == [None, "ConditionalCheckFailed"]
     assert await engine.get(Order, id="o2", consistent=True) is None
     async with engine.stream(Order, position="trim_horizon") as stream:
@@ -99,7 +101,12 @@ async def test_concurrent_orders_never_oversell(engine: Engine) -> None:
         key = f"order-{n}-{uuid.uuid4().hex[:6]}"
         try:
             async with engine.transaction() as tx:
-                tx.update(Stock, key={"sku": "ink"}, actions=[Stock.left.add(-1)], condition=Stock.left >= 1)
+                tx.update(
+                    Stock,
+                    key={"sku": "ink"},
+                    actions=[Stock.left.add(-1)],
+                    condition=Stock.left >= 1,
+                )
                 tx.save(Order(id=key, item="ink", quantity=1))
         except TransactionCanceled as error:
             assert [r.code for r in error.reasons] == ["ConditionalCheckFailed", None]

@@ -21,7 +21,11 @@ def n(value: int | str) -> dict[str, str]:
 async def filled(wire: Wire, tables: Tables, count: int = 10, **options: Any) -> str:
     table = await tables.create(range_key=("sk", "N"), **options)
     puts = [
-        {"PutRequest": {"Item": {"pk": s("p"), "sk": n(i), "even": {"BOOL": i % 2 == 0}, "g": s("G")}}}
+        {
+            "PutRequest": {
+                "Item": {"pk": s("p"), "sk": n(i), "even": {"BOOL": i % 2 == 0}, "g": s("G")}
+            }
+        }
         for i in range(count)
     ]
     for start in range(0, count, 25):
@@ -35,15 +39,29 @@ async def refused(wire: Wire, operation: str, body: dict[str, Any]) -> None:
     assert raised.value.code == "ValidationException", raised.value
 
 
-async def test_a_key_condition_needs_the_partition_key_by_equality(wire: Wire, tables: Tables) -> None:
+async def test_a_key_condition_needs_the_partition_key_by_equality(
+    wire: Wire, tables: Tables
+) -> None:
     table = await filled(wire, tables, 2)
     base = {"TableName": table, "ExpressionAttributeValues": {":p": s("p"), ":one": n(1)}}
-    await refused(wire, "Query", {**base, "KeyConditionExpression": "sk = :one", "ExpressionAttributeValues": {":one": n(1)}})
+    await refused(
+        wire,
+        "Query",
+        {
+            **base,
+            "KeyConditionExpression": "sk = :one",
+            "ExpressionAttributeValues": {":one": n(1)},
+        },
+    )
     await refused(wire, "Query", {**base, "KeyConditionExpression": "pk > :p AND sk = :one"})
     await refused(
         wire,
         "Query",
-        {**base, "KeyConditionExpression": "pk = :p AND even = :t", "ExpressionAttributeValues": {":p": s("p"), ":t": {"BOOL": True}}},
+        {
+            **base,
+            "KeyConditionExpression": "pk = :p AND even = :t",
+            "ExpressionAttributeValues": {":p": s("p"), ":t": {"BOOL": True}},
+        },
     )
     got = await wire("Query", {**base, "KeyConditionExpression": "pk = :p AND sk >= :one"})
     assert [i["sk"] for i in got["Items"]] == [n(1)]
@@ -130,17 +148,27 @@ async def test_a_batch_write_reports_nothing_unprocessed(wire: Wire, tables: Tab
     table = await tables.create()
     got = await wire(
         "BatchWriteItem",
-        {"RequestItems": {table: [{"PutRequest": {"Item": {"pk": s(f"k{i}")}}} for i in range(25)]}},
+        {
+            "RequestItems": {
+                table: [{"PutRequest": {"Item": {"pk": s(f"k{i}")}}} for i in range(25)]
+            }
+        },
     )
     assert got["UnprocessedItems"] == {}
 
 
-async def test_a_batch_get_gives_found_items_and_nothing_unprocessed(wire: Wire, tables: Tables) -> None:
+async def test_a_batch_get_gives_found_items_and_nothing_unprocessed(
+    wire: Wire, tables: Tables
+) -> None:
     table = await tables.create()
     await wire("PutItem", {"TableName": table, "Item": {"pk": s("a"), "v": n(1)}})
     got = await wire(
         "BatchGetItem",
-        {"RequestItems": {table: {"Keys": [{"pk": s("a")}, {"pk": s("missing")}], "ConsistentRead": True}}},
+        {
+            "RequestItems": {
+                table: {"Keys": [{"pk": s("a")}, {"pk": s("missing")}], "ConsistentRead": True}
+            }
+        },
     )
     assert got["Responses"] == {table: [{"pk": s("a"), "v": n(1)}]}
     assert got["UnprocessedKeys"] == {}
@@ -150,7 +178,10 @@ async def test_batches_refuse_duplicate_keys_and_too_many_items(wire: Wire, tabl
     table = await tables.create()
     twice = [{"PutRequest": {"Item": {"pk": s("a")}}}, {"PutRequest": {"Item": {"pk": s("a")}}}]
     await refused(wire, "BatchWriteItem", {"RequestItems": {table: twice}})
-    put_and_delete = [{"PutRequest": {"Item": {"pk": s("a"), "v": n(1)}}}, {"DeleteRequest": {"Key": {"pk": s("a")}}}]
+    put_and_delete = [
+        {"PutRequest": {"Item": {"pk": s("a"), "v": n(1)}}},
+        {"DeleteRequest": {"Key": {"pk": s("a")}}},
+    ]
     await refused(wire, "BatchWriteItem", {"RequestItems": {table: put_and_delete}})
     other_values = [{"PutRequest": {"Item": {"pk": s("a"), "v": n(i)}}} for i in range(2)]
     await refused(wire, "BatchWriteItem", {"RequestItems": {table: other_values}})

@@ -68,7 +68,12 @@ async def test_a_cancelled_transaction_gives_one_reason_per_item_in_request_orde
     error = raised.value
     assert error.code == "TransactionCanceledException"
     reasons = error.body["CancellationReasons"]
-    assert [r["Code"] for r in reasons] == ["None", "ConditionalCheckFailed", "None", "ConditionalCheckFailed"]
+    assert [r["Code"] for r in reasons] == [
+        "None",
+        "ConditionalCheckFailed",
+        "None",
+        "ConditionalCheckFailed",
+    ]
     assert reasons[1]["Item"] == {"pk": s("taken"), "v": n(1)}  # the stored item, ALL_OLD
     assert "Item" not in reasons[3]  # no ReturnValuesOnConditionCheckFailure: no item
     assert await get(wire, table, "new") is None
@@ -80,7 +85,13 @@ async def test_a_cancelled_transaction_records_no_stream_record(wire: Wire, tabl
     table = await tables.create(stream="NEW_AND_OLD_IMAGES")
     items = [
         add_one(table, "created-by-update"),
-        {"Put": {"TableName": table, "Item": {"pk": s("x")}, "ConditionExpression": "attribute_exists(pk)"}},
+        {
+            "Put": {
+                "TableName": table,
+                "Item": {"pk": s("x")},
+                "ConditionExpression": "attribute_exists(pk)",
+            }
+        },
     ]
     with pytest.raises(WireError):
         await wire("TransactWriteItems", {"TransactItems": items})
@@ -126,10 +137,13 @@ async def test_a_resent_transaction_with_its_token_succeeds_and_applies_once(
 async def test_a_token_reused_for_another_request_is_refused(wire: Wire, tables: Tables) -> None:
     table = await tables.create()
     token = uuid.uuid4().hex
-    await wire("TransactWriteItems", {"ClientRequestToken": token, "TransactItems": [add_one(table, "a")]})
+    await wire(
+        "TransactWriteItems", {"ClientRequestToken": token, "TransactItems": [add_one(table, "a")]}
+    )
     with pytest.raises(WireError) as raised:
         await wire(
-            "TransactWriteItems", {"ClientRequestToken": token, "TransactItems": [add_one(table, "b")]}
+            "TransactWriteItems",
+            {"ClientRequestToken": token, "TransactItems": [add_one(table, "b")]},
         )
     assert raised.value.code == "IdempotentParameterMismatchException"
     assert await get(wire, table, "b") is None
@@ -138,7 +152,9 @@ async def test_a_token_reused_for_another_request_is_refused(wire: Wire, tables:
 async def test_two_operations_on_one_item_are_refused(wire: Wire, tables: Tables) -> None:
     table = await tables.create()
     with pytest.raises(WireError) as raised:
-        await wire("TransactWriteItems", {"TransactItems": [add_one(table, "a"), add_one(table, "a")]})
+        await wire(
+            "TransactWriteItems", {"TransactItems": [add_one(table, "a"), add_one(table, "a")]}
+        )
     assert raised.value.code == "ValidationException"
     assert await get(wire, table, "a") is None
 
@@ -192,15 +208,24 @@ async def test_concurrent_transactions_never_oversell(wire: Wire, tables: Tables
     assert await get(wire, table, "stock") == {"pk": s("stock"), "left": n(0)}
 
 
-async def test_concurrent_transactions_on_other_items_all_commit(wire: Wire, tables: Tables) -> None:
+async def test_concurrent_transactions_on_other_items_all_commit(
+    wire: Wire, tables: Tables
+) -> None:
     table = await tables.create()
     await wire(
         "BatchWriteItem",
-        {"RequestItems": {table: [{"PutRequest": {"Item": {"pk": s(f"pre{i}")}}} for i in range(25)]}},
+        {
+            "RequestItems": {
+                table: [{"PutRequest": {"Item": {"pk": s(f"pre{i}")}}} for i in range(25)]
+            }
+        },
     )
 
     async def write(i: int) -> None:
-        await wire("TransactWriteItems", {"TransactItems": [add_one(table, f"k{i}"), add_one(table, f"j{i}")]})
+        await wire(
+            "TransactWriteItems",
+            {"TransactItems": [add_one(table, f"k{i}"), add_one(table, f"j{i}")]},
+        )
 
     async with anyio.create_task_group() as group:
         for i in range(40):
@@ -213,9 +238,18 @@ async def test_a_cancelled_transaction_keeps_concurrent_writes(wire: Wire, table
     table = await tables.create()
     filler = [{"PutRequest": {"Item": {"pk": s(f"f{i}"), "pad": s("x" * 200)}}} for i in range(25)]
     for _ in range(8):  # a table of some size, so that copying it takes a while
-        batch = [{"PutRequest": {"Item": {**r["PutRequest"]["Item"], "pk": s(uuid.uuid4().hex)}}} for r in filler]
+        batch = [
+            {"PutRequest": {"Item": {**r["PutRequest"]["Item"], "pk": s(uuid.uuid4().hex)}}}
+            for r in filler
+        ]
         await wire("BatchWriteItem", {"RequestItems": {table: batch}})
-    doomed = {"Put": {"TableName": table, "Item": {"pk": s("x")}, "ConditionExpression": "attribute_exists(pk)"}}
+    doomed = {
+        "Put": {
+            "TableName": table,
+            "Item": {"pk": s("x")},
+            "ConditionExpression": "attribute_exists(pk)",
+        }
+    }
 
     updates = [add_one(table, f"t{i}") for i in range(60)]
 

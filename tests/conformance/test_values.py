@@ -27,7 +27,9 @@ def b(value: bytes) -> dict[str, str]:
 
 async def put_get(wire: Wire, table: str, item: dict[str, Any]) -> dict[str, Any]:
     await wire("PutItem", {"TableName": table, "Item": item})
-    got = await wire("GetItem", {"TableName": table, "Key": {"pk": item["pk"]}, "ConsistentRead": True})
+    got = await wire(
+        "GetItem", {"TableName": table, "Key": {"pk": item["pk"]}, "ConsistentRead": True}
+    )
     stored: dict[str, Any] = got["Item"]
     return stored
 
@@ -55,7 +57,9 @@ async def test_numbers_keep_38_significant_digits(wire: Wire, tables: Tables) ->
 
 async def test_arithmetic_is_exact_to_38_digits(wire: Wire, tables: Tables) -> None:
     table = await tables.create()
-    await wire("PutItem", {"TableName": table, "Item": {"pk": s("a"), "v": n("1E-37"), "w": n("0.5")}})
+    await wire(
+        "PutItem", {"TableName": table, "Item": {"pk": s("a"), "v": n("1E-37"), "w": n("0.5")}}
+    )
     got = await wire(
         "UpdateItem",
         {
@@ -80,7 +84,14 @@ async def test_numbers_are_stored_without_leading_or_trailing_zeros(
     wire: Wire, tables: Tables
 ) -> None:
     table = await tables.create()
-    cases = {"1.50": "1.5", "001": "1", "1E+2": "100", "-0": "0", "0.0010": "0.001", "1e-3": "0.001"}
+    cases = {
+        "1.50": "1.5",
+        "001": "1",
+        "1E+2": "100",
+        "-0": "0",
+        "0.0010": "0.001",
+        "1e-3": "0.001",
+    }
     for given, kept in cases.items():
         stored = await put_get(wire, table, {"pk": s(given), "v": n(given)})
         assert stored["v"] == n(kept), given
@@ -95,10 +106,14 @@ async def test_numbers_outside_dynamodbs_range_or_precision_are_refused(
         await wire("PutItem", {"TableName": table, "Item": {"pk": s(ok), "v": n(ok)}})
     too = {"1E+126": "overflow", "-1E+126": "overflow", "1E-131": "underflow"}
     for value, word in too.items():
-        message = await refused(wire, "PutItem", {"TableName": table, "Item": {"pk": s(value), "v": n(value)}})
+        message = await refused(
+            wire, "PutItem", {"TableName": table, "Item": {"pk": s(value), "v": n(value)}}
+        )
         assert word in message.lower(), message
     precise = "1." + "1" * 38  # 39 significant digits
-    message = await refused(wire, "PutItem", {"TableName": table, "Item": {"pk": s("p"), "v": n(precise)}})
+    message = await refused(
+        wire, "PutItem", {"TableName": table, "Item": {"pk": s("p"), "v": n(precise)}}
+    )
     assert "38 significant digits" in message
 
 
@@ -110,8 +125,13 @@ async def test_binary_begins_with_compares_bytes(wire: Wire, tables: Tables, ind
     table = await tables.create(range_key=("sk", "B"))
     values = [b"ab", b"abc", b"abd\x00", b"b", b"\xfa\xfb", b"\xfa"]
     for value in values:
-        await wire("PutItem", {"TableName": table, "Item": {"pk": s("p"), "sk": b(value), "bin": b(value)}})
-    body: dict[str, Any] = {"TableName": table, "ExpressionAttributeValues": {":p": s("p"), ":pre": b(b"ab")}}
+        await wire(
+            "PutItem", {"TableName": table, "Item": {"pk": s("p"), "sk": b(value), "bin": b(value)}}
+        )
+    body: dict[str, Any] = {
+        "TableName": table,
+        "ExpressionAttributeValues": {":p": s("p"), ":pre": b(b"ab")},
+    }
     if index:
         body |= {"KeyConditionExpression": "pk = :p", "FilterExpression": "begins_with(bin, :pre)"}
     else:
@@ -130,7 +150,11 @@ async def test_binary_sort_keys_sort_by_unsigned_bytes(wire: Wire, tables: Table
         await wire("PutItem", {"TableName": table, "Item": {"pk": s("p"), "sk": b(value)}})
     got = await wire(
         "Query",
-        {"TableName": table, "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": s("p")}},
+        {
+            "TableName": table,
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": s("p")},
+        },
     )
     assert [i["sk"] for i in got["Items"]] == [b(v) for v in sorted(values)]
     between = await wire(
@@ -147,9 +171,17 @@ async def test_binary_sort_keys_sort_by_unsigned_bytes(wire: Wire, tables: Table
 # ---------------------------------------------------------------------- empty values
 
 
-async def test_empty_strings_and_binaries_are_allowed_outside_keys(wire: Wire, tables: Tables) -> None:
+async def test_empty_strings_and_binaries_are_allowed_outside_keys(
+    wire: Wire, tables: Tables
+) -> None:
     table = await tables.create()
-    item = {"pk": s("a"), "e": s(""), "eb": {"B": ""}, "m": {"M": {"e": s("")}}, "l": {"L": [s("")]}}
+    item = {
+        "pk": s("a"),
+        "e": s(""),
+        "eb": {"B": ""},
+        "m": {"M": {"e": s("")}},
+        "l": {"L": [s("")]},
+    }
     assert await put_get(wire, table, item) == item
 
 
@@ -173,7 +205,9 @@ async def test_empty_sets_are_refused(wire: Wire, tables: Tables, kind: str) -> 
 
 async def test_sets_with_duplicates_are_refused(wire: Wire, tables: Tables) -> None:
     table = await tables.create()
-    await refused(wire, "PutItem", {"TableName": table, "Item": {"pk": s("a"), "set": {"SS": ["x", "x"]}}})
+    await refused(
+        wire, "PutItem", {"TableName": table, "Item": {"pk": s("a"), "set": {"SS": ["x", "x"]}}}
+    )
 
 
 # ---------------------------------------------------------------------- sizes
@@ -186,7 +220,9 @@ async def test_an_item_of_exactly_400_kb_is_accepted_and_one_byte_more_refused(
     room = LIMIT - len("pk") - len("a") - len("v")
     item = {"pk": s("a"), "v": s("x" * room)}
     assert (await put_get(wire, table, item))["v"] == item["v"]
-    message = await refused(wire, "PutItem", {"TableName": table, "Item": {"pk": s("a"), "v": s("x" * (room + 1))}})
+    message = await refused(
+        wire, "PutItem", {"TableName": table, "Item": {"pk": s("a"), "v": s("x" * (room + 1))}}
+    )
     assert "Item size has exceeded the maximum allowed size" in message
 
 
@@ -198,7 +234,9 @@ async def test_binary_values_count_their_bytes_not_their_base64_text(
     assert (await put_get(wire, table, item))["v"] == item["v"]
 
 
-async def test_an_update_that_grows_an_item_past_400_kb_is_refused(wire: Wire, tables: Tables) -> None:
+async def test_an_update_that_grows_an_item_past_400_kb_is_refused(
+    wire: Wire, tables: Tables
+) -> None:
     table = await tables.create()
     await wire("PutItem", {"TableName": table, "Item": {"pk": s("a"), "v": s("x" * 300_000)}})
     message = await refused(
@@ -216,8 +254,14 @@ async def test_an_update_that_grows_an_item_past_400_kb_is_refused(wire: Wire, t
     assert set(got["Item"]) == {"pk", "v"}
 
 
-async def test_key_values_longer_than_dynamodb_allows_are_refused(wire: Wire, tables: Tables) -> None:
+async def test_key_values_longer_than_dynamodb_allows_are_refused(
+    wire: Wire, tables: Tables
+) -> None:
     table = await tables.create(range_key=("sk", "S"))
     await wire("PutItem", {"TableName": table, "Item": {"pk": s("p" * 2048), "sk": s("s" * 1024)}})
-    await refused(wire, "PutItem", {"TableName": table, "Item": {"pk": s("p" * 2049), "sk": s("s")}})
-    await refused(wire, "PutItem", {"TableName": table, "Item": {"pk": s("p"), "sk": s("s" * 1025)}})
+    await refused(
+        wire, "PutItem", {"TableName": table, "Item": {"pk": s("p" * 2049), "sk": s("s")}}
+    )
+    await refused(
+        wire, "PutItem", {"TableName": table, "Item": {"pk": s("p"), "sk": s("s" * 1025)}}
+    )

@@ -27,8 +27,8 @@ import importlib
 import inspect
 import json
 import time
-from decimal import Decimal
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 from . import _moto_types as types
@@ -343,7 +343,7 @@ def _correct_transactions(parts: _Parts) -> None:
                 _check_transaction_size(parts, self, kind, op, key)
             except parts.exceptions.MockValidationException as exc:
                 message = getattr(exc, "exception_msg", None) or getattr(exc, "message", "")
-                failed = [(None, None, None)] * len(plan)
+                failed: list[tuple[Any, Any, Any]] = [(None, None, None)] * len(plan)
                 failed[index] = ("ValidationError", message, None)
                 raise parts.error("TransactionCanceledException", failed) from None
 
@@ -423,7 +423,7 @@ def _key_of(parts: _Parts, backend: Any, table_name: Any, attributes: Any) -> An
         table = backend.get_table(table_name)
     except Exception:
         return None
-    values = []
+    values: list[Any] = []
     for name in (table.hash_key_attr, table.range_key_attr):
         if name is None:
             values.append(None)
@@ -492,7 +492,9 @@ def _check_batch(parts: _Parts, backend: Any, body: dict[str, Any]) -> None:
         )
     keys = list(_batch(parts)(backend, body))
     if len({(id(t), h, r) for t, h, r in keys}) != len(keys):
-        raise parts.error("MockValidationException", "Provided list of item keys contains duplicates")
+        raise parts.error(
+            "MockValidationException", "Provided list of item keys contains duplicates"
+        )
 
 
 # operation: (the items it may touch, the error for an item that grows too large)
@@ -583,7 +585,9 @@ def _writing(
     return run
 
 
-def _idempotent(parts: _Parts, method: Callable[[Any], Any], tokens: _Tokens) -> Callable[[Any], Any]:
+def _idempotent(
+    parts: _Parts, method: Callable[[Any], Any], tokens: _Tokens
+) -> Callable[[Any], Any]:
     @functools.wraps(method)
     def run(handler: Any) -> Any:
         found = tokens.replay(parts, handler, handler.body)

@@ -36,7 +36,9 @@ MIN_EXPONENT = -130  # 1E-130 the smallest
 # most 125 + 130 + 38 places); the result is then checked against DynamoDB's rules.
 _EXACT = Context(prec=400, Emax=999_999, Emin=-999_999)
 
-OVERFLOW = "Number overflow. Attempting to store a number with magnitude larger than supported range"
+OVERFLOW = (
+    "Number overflow. Attempting to store a number with magnitude larger than supported range"
+)
 UNDERFLOW = (
     "Number underflow. Attempting to store a number with magnitude smaller than supported range"
 )
@@ -119,7 +121,8 @@ def canonicalise(value: Any) -> None:
 def _checked_set(type_: str, members: list[Any]) -> list[Any]:
     if not members:
         raise NumberError(
-            f"One or more parameter values were invalid: An {_SET_NAMES[type_]} set  may not be empty"
+            "One or more parameter values were invalid: "
+            f"An {_SET_NAMES[type_]} set  may not be empty"
         )
     if type_ == "NS":
         members = [canonical_number(m) if isinstance(m, str) else m for m in members]
@@ -130,7 +133,8 @@ def _checked_set(type_: str, members: list[Any]) -> list[Any]:
     if len(distinct) != len(members):
         shown = ", ".join(str(m) for m in members)
         raise NumberError(
-            f"One or more parameter values were invalid: Input collection [{shown}] contains duplicates."
+            "One or more parameter values were invalid: "
+            f"Input collection [{shown}] contains duplicates."
         )
     return members
 
