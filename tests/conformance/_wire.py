@@ -76,3 +76,20 @@ class Wire:
 
     async def streams(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self(operation, body, service="dynamodbstreams")
+
+
+def s(value: str) -> dict[str, str]:
+    """A string AttributeValue."""
+    return {"S": value}
+
+
+def n(value: int | str) -> dict[str, str]:
+    """A number AttributeValue."""
+    return {"N": str(value)}
+
+
+async def get(wire: Wire, table: str, pk: str) -> dict[str, Any] | None:
+    """The item under partition key `pk` (a consistent read), or None."""
+    got = await wire("GetItem", {"TableName": table, "Key": {"pk": s(pk)}, "ConsistentRead": True})
+    item: dict[str, Any] | None = got.get("Item")
+    return item

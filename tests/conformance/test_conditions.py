@@ -7,22 +7,8 @@ from typing import Any
 import anyio
 import pytest
 
-from ._wire import Wire, WireError
+from ._wire import Wire, WireError, get, n, s
 from .conftest import Tables
-
-
-def s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def n(value: int | str) -> dict[str, str]:
-    return {"N": str(value)}
-
-
-async def get(wire: Wire, table: str, pk: str) -> dict[str, Any] | None:
-    got = await wire("GetItem", {"TableName": table, "Key": {"pk": s(pk)}, "ConsistentRead": True})
-    item: dict[str, Any] | None = got.get("Item")
-    return item
 
 
 async def test_exactly_one_of_two_racing_conditional_creates_wins(
@@ -140,27 +126,8 @@ async def test_a_failed_condition_on_a_missing_item_returns_no_item(
     assert await get(wire, table, "none") is None
 
 
-async def test_a_failed_update_of_a_missing_item_creates_nothing(
-    wire: Wire, tables: Tables
-) -> None:
-    table = await tables.create()
-    with pytest.raises(WireError) as raised:
-        await wire(
-            "UpdateItem",
-            {
-                "TableName": table,
-                "Key": {"pk": s("a")},
-                "UpdateExpression": "SET big = :big",
-                "ExpressionAttributeValues": {":big": s("x" * 410_000)},
-            },
-        )
-    assert raised.value.code == "ValidationException"
-    assert await get(wire, table, "a") is None
-
-
-async def test_a_failed_update_changes_no_attribute(wire: Wire, tables: Tables) -> None:
-    table = await tables.create()
-    await wire("PutItem", {"TableName": table, "Item": {"pk": s("a"), "v": n(1)}})
+async def failing_update(wire: Wire, table: str) -> None:
+    """An update that sets `v` and then makes the item too large: it must fail as a whole."""
     with pytest.raises(WireError) as raised:
         await wire(
             "UpdateItem",
@@ -172,6 +139,20 @@ async def test_a_failed_update_changes_no_attribute(wire: Wire, tables: Tables) 
             },
         )
     assert raised.value.code == "ValidationException"
+
+
+async def test_a_failed_update_of_a_missing_item_creates_nothing(
+    wire: Wire, tables: Tables
+) -> None:
+    table = await tables.create()
+    await failing_update(wire, table)
+    assert await get(wire, table, "a") is None
+
+
+async def test_a_failed_update_changes_no_attribute(wire: Wire, tables: Tables) -> None:
+    table = await tables.create()
+    await wire("PutItem", {"TableName": table, "Item": {"pk": s("a"), "v": n(1)}})
+    await failing_update(wire, table)
     assert await get(wire, table, "a") == {"pk": s("a"), "v": n(1)}
 
 

@@ -6,16 +6,8 @@ from typing import Any
 
 import pytest
 
-from ._wire import Wire, WireError
+from ._wire import Wire, WireError, n, s
 from .conftest import Tables
-
-
-def s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def n(value: int | str) -> dict[str, str]:
-    return {"N": str(value)}
 
 
 async def filled(wire: Wire, tables: Tables, count: int = 10, **options: Any) -> str:

@@ -12,20 +12,12 @@ from typing import Any
 
 import pytest
 
-from ._wire import Wire
+from ._wire import Wire, n, s
 from .conftest import StreamReader, Tables
 
 pytestmark = pytest.mark.dynalite_gap("DynamoDB Streams")
 
 VIEWS = ["KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES"]
-
-
-def s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def n(value: int | str) -> dict[str, str]:
-    return {"N": str(value)}
 
 
 def events(records: list[dict[str, Any]]) -> list[str]:

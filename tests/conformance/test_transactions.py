@@ -8,24 +8,10 @@ from typing import Any
 import anyio
 import pytest
 
-from ._wire import Wire, WireError
+from ._wire import Wire, WireError, get, n, s
 from .conftest import StreamReader, Tables
 
 pytestmark = pytest.mark.dynalite_gap("transactions (TransactWriteItems)")
-
-
-def s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def n(value: int | str) -> dict[str, str]:
-    return {"N": str(value)}
-
-
-async def get(wire: Wire, table: str, pk: str) -> dict[str, Any] | None:
-    got = await wire("GetItem", {"TableName": table, "Key": {"pk": s(pk)}, "ConsistentRead": True})
-    item: dict[str, Any] | None = got.get("Item")
-    return item
 
 
 def add_one(table: str, pk: str) -> dict[str, Any]:

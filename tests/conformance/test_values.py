@@ -7,18 +7,10 @@ from typing import Any
 
 import pytest
 
-from ._wire import Wire, WireError
+from ._wire import Wire, WireError, n, s
 from .conftest import Tables
 
 LIMIT = 400 * 1024  # DynamoDB's item size limit, names and values counted in bytes
-
-
-def s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def n(value: int | str) -> dict[str, str]:
-    return {"N": str(value)}
 
 
 def b(value: bytes) -> dict[str, str]:
