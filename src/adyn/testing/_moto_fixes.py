@@ -22,6 +22,7 @@ transactions isolated from each other.
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 import inspect
@@ -533,10 +534,10 @@ class _Tokens:
                 parts.exceptions.ERROR_TYPE_PREFIX + "IdempotentParameterMismatchException",
                 "The request uses the same client token as a previous, but non-identical request",
             )
-        return (seen[2],)
+        return (copy.deepcopy(seen[2]),)  # serialising a result may consume it
 
     def remember(self, slot: Any, request: str, result: Any) -> None:
-        self._seen[slot] = (request, time.monotonic(), result)
+        self._seen[slot] = (request, time.monotonic(), copy.deepcopy(result))
 
 
 def _correct_handlers(parts: _Parts) -> None:
