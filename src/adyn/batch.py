@@ -18,7 +18,7 @@ from ._calls import CallInfo
 from ._concurrency import run_bounded
 from ._context import Context
 from ._writes import check_size, set_state
-from .errors import BatchIncomplete, DynamoError, MissingObjects, OutcomeUnknown
+from .errors import BatchIncomplete, DynamoError, InvalidItem, MissingObjects, OutcomeUnknown
 from .schema import ItemState, ModelSchema
 
 if TYPE_CHECKING:
@@ -50,13 +50,26 @@ def _key_names(schema: ModelSchema) -> list[str]:
     return [s.wire for s in schema.key_fields]
 
 
-def fill(obj: Any, schema: ModelSchema, item: Wire) -> None:
-    """Overwrite an object's fields with a stored item (in place)."""
-    decoded = schema.decode_item(item)
+def fill(obj: Any, schema: ModelSchema, item: Wire, table: str) -> bool:
+    """Overwrite an object's fields with a stored item (in place); False when the item is one
+    a shared table's rule skips (it names no known entity)."""
+    decoded = schema.read(item, table)
+    if decoded is None:
+        return False
+    if type(decoded) is not type(obj):
+        raise InvalidItem(
+            schema.name,
+            None,
+            f"the item of table {table!r} at {schema.decode_key(item)} is a "
+            f"{type(decoded).__name__}; a {type(obj).__name__} object cannot hold it (read it "
+            f"with engine.get({type(decoded).__name__}, ...))",
+            obj,
+        )
     obj.__dict__.clear()
     obj.__dict__.update(decoded.__dict__)
     object.__setattr__(obj, "__pydantic_fields_set__", set(decoded.__pydantic_fields_set__))
     set_state(obj, ItemState(item, None))
+    return True
 
 
 # ---------------------------------------------------------------- reads
@@ -79,6 +92,7 @@ async def load_objects(ctx: Context, objs: Sequence[Model], consistent: bool) ->
         return
 
     found: dict[Identity, Wire] = {}
+    skipped: set[Identity] = set()  # items a shared table's rule passes over: missing
     unread: list[tuple[str, Wire]] = []
     errors: list[DynamoError] = []
     chunks = [keys[i : i + READ_CHUNK] for i in range(0, len(keys), READ_CHUNK)]
@@ -120,12 +134,14 @@ async def load_objects(ctx: Context, objs: Sequence[Model], consistent: bool) ->
         item = found.get(ident)
         if item is not None:
             for obj, schema in entries:
-                fill(obj, schema, item)
+                if not fill(obj, schema, item, ident[0]):
+                    skipped.add(ident)
+                    break
     not_read = {identity(t, k) for t, k in unread}
     missing = [
         obj
         for ident, entries in wanted.items()
-        if ident not in found and ident not in not_read
+        if (ident not in found or ident in skipped) and ident not in not_read
         for obj, _ in entries
     ]
     if not_read:

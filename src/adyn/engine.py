@@ -21,6 +21,7 @@ from .errors import (
     ConstraintViolation,
     EngineClosed,
     InvalidArgument,
+    InvalidModel,
     NotBound,
     StreamNotEnabled,
 )
@@ -242,7 +243,15 @@ class Engine:
         by_table: dict[str, list[ModelSchema]] = defaultdict(list)
         for model in models:
             schema = _schema(model)
-            by_table[self.table_name(model)].append(schema)
+            # a shared table's models are bound together: the table model and every entity
+            members = [schema] if schema.family is None else schema.family.members
+            for member in members:
+                table = self.table_name(member.model)
+                if member not in by_table[table]:
+                    by_table[table].append(member)
+        for table, schemas in by_table.items():
+            bound = [schema_of(m) for m, t in self._tables.items() if t == table]
+            _check_shared_table(table, [*schemas, *(s for s in bound if s not in schemas)])
 
         async def one(entry: tuple[str, list[ModelSchema]]) -> None:
             table, schemas = entry
@@ -256,6 +265,12 @@ class Engine:
         self._check_open()
         schema = _schema(model)
         table = self._tables.get(schema.model)
+        if table is None and schema.family is not None:  # an entity made after its table's bind
+            for member in schema.family.members:
+                table = self._tables.get(member.model)
+                if table is not None:
+                    self._tables[schema.model] = table
+                    break
         if table is None:
             name = schema.name
             raise NotBound(f"{name} is not bound to this engine: call `await engine.bind({name})`")
@@ -332,7 +347,7 @@ class Engine:
         item = response.get("Item")
         if item is None:
             return None
-        obj: M = schema.decode_item(item)
+        obj: M | None = schema.read(item, table)
         return obj
 
     async def update(
@@ -347,7 +362,7 @@ class Engine:
         plan = plan_update(schema, table, key, actions, condition)
         plan.request["ReturnValues"] = "ALL_NEW"
         response = await self._send_write("UpdateItem", plan, schema)
-        obj: M = schema.decode_item(response.get("Attributes") or {})
+        obj: M = schema.read(response.get("Attributes") or {}, table)
         return obj
 
     async def load(self, *objs: Model, consistent: bool = False) -> None:
@@ -362,7 +377,7 @@ class Engine:
     def query(
         self,
         model: type[M] | _Index,
-        key: Condition,
+        key: Condition | Mapping[str, Any],
         *,
         filter: Condition | None = None,
         projection: Projection = "all",
@@ -372,7 +387,12 @@ class Engine:
         page_size: int | None = None,
         start: str | None = None,
     ) -> Query[M]:
-        """A lazy query on a table or an index (`Post.by_user`); iterate it with `async for`."""
+        """A lazy query on a table or an index (`Post.by_user`); iterate it with `async for`.
+
+        `key`: a condition (`Post.forum == "x"`), or a dict of fields: key attributes, or the
+        fields of their key templates (`{"customer_id": c}`: the hash key's template complete,
+        the range key's matched up to the first field not given).
+        """
         return Query(
             self._ctx,
             model,
@@ -491,6 +511,24 @@ def _schema(model: Any) -> ModelSchema:
         return schema_of(model)
     except TypeError:
         raise InvalidArgument(f"{model!r} is not a concrete adyn Model class") from None
+
+
+def _check_shared_table(table: str, schemas: Sequence[ModelSchema]) -> None:
+    """Models on one table must be one family (a table model and its entities): otherwise
+    no read could tell their items apart."""
+    families = {id(s.family) if s.family is not None else id(s): s for s in schemas}
+    if len(families) < 2:
+        return
+    first, second = list(families.values())[:2]
+    raise InvalidModel(
+        first.name,
+        None,
+        f"shares table {table!r} with {second.name}, and they have no common discriminator, so "
+        "no read could tell their items apart: give them a common base model whose Meta names "
+        'a discriminator attribute (discriminator = "type"), or a callable discriminator '
+        "(taking an item's key values as a dict and returning its entity name) for tables "
+        "written by other code; or give each its own table",
+    )
 
 
 def _model_of(obj: Any, what: str) -> type[Model]:

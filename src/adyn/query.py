@@ -10,7 +10,7 @@ so no task outlives that step.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -18,6 +18,7 @@ import orjson
 
 from ._concurrency import run_bounded
 from ._context import Context
+from ._entities import decode_pairs
 from .errors import InvalidQuery, MultipleResults, NotFound
 from .events import ConsumedCapacity, consumed_by_table, total
 from .expressions import (
@@ -27,6 +28,7 @@ from .expressions import (
     Function,
     Path,
     Renderer,
+    all_of,
     render_condition,
     render_projection,
 )
@@ -174,6 +176,62 @@ def _has_path_value(part: Condition) -> bool:
     return len(list(part.paths())) > 1
 
 
+def key_from_fields(
+    schema: ModelSchema,
+    values: Mapping[str, Any],
+    hash_spec: FieldSpec,
+    range_spec: FieldSpec | None,
+    where: str,
+) -> Condition:
+    """`key={"customer_id": c}`: the key condition that a dict of fields names.
+
+    A key attribute is given by itself, or (when templated) by its template's fields: the hash
+    key's template must be complete; the range key is matched with `begins_with` its template's
+    text up to the first field not given (`==` when all are given).
+    """
+    templates = schema.templates
+    used: set[str] = set()
+
+    def attribute(spec: FieldSpec, required: bool) -> Condition | None:
+        path: Path = schema.paths[spec.name]
+        if spec.name in values:
+            used.add(spec.name)
+            condition: Condition = path == values[spec.name]
+            return condition
+        template = templates.get(spec.name)
+        if template is None:
+            if required:
+                raise InvalidQuery(
+                    f"key condition on {where}: the dict gives no {spec.name} (the hash key)"
+                )
+            return None
+        text, complete = template.prefix(values, where)
+        given = [c.name for c in template.components if c.name in values]
+        used.update(given)
+        if required and not complete:
+            missing = next(c.name for c in template.components if c.name not in values)
+            raise InvalidQuery(
+                f"key condition on {where}: the hash key {spec.name} ({template.text!r}) needs "
+                f"{missing} too; a hash key is matched whole"
+            )
+        if complete:
+            return path == text
+        return path.begins_with(text) if text else None
+
+    parts = [attribute(hash_spec, True)]
+    if range_spec is not None:
+        parts.append(attribute(range_spec, False))
+    extra = sorted(set(values) - used)
+    if extra:
+        raise InvalidQuery(
+            f"key condition on {where}: {extra[0]} is not a key attribute of {where} or a field "
+            "of its key templates; put it in filter="
+        )
+    condition = all_of(parts)
+    assert condition is not None
+    return condition
+
+
 class _Search(Generic[M]):
     """What `Query` and `Scan` share: preparation, paging, tokens and the result helpers."""
 
@@ -224,6 +282,8 @@ class _Search(Generic[M]):
         hash_spec = index.hash_key if index else schema.hash_key
         range_spec = index.range_key if index else schema.range_key
         self._key_specs = self._position_specs(schema, index)
+        if isinstance(key, Mapping):
+            key = key_from_fields(schema, key, hash_spec, range_spec, where)
         if key is not None:
             condition = _key_condition(schema, key, hash_spec, range_spec, where)
             request["KeyConditionExpression"] = render_condition(condition, r)
@@ -238,7 +298,14 @@ class _Search(Generic[M]):
                             f"{where}: the filter uses key attribute {path.field.name}; "
                             "key attributes belong in key="
                         )
-            request["FilterExpression"] = render_condition(filter, r)
+        family = schema.family
+        # Through an entity, the server keeps only its items (so limit and count hold);
+        # otherwise each item's entity is found here, page by page.
+        own = family.server_filter(schema) if family is not None else None
+        combined = all_of([filter, own])
+        if combined is not None:
+            request["FilterExpression"] = render_condition(combined, r)
+        self._family = family if family is not None and own is None else None
         self._projected, self._counting = self._projection(projection, request, r)
         if consistent:
             request["ConsistentRead"] = True
@@ -290,6 +357,9 @@ class _Search(Generic[M]):
                     f"{sorted(wire_fields(schema, index.projected))}"
                 )
         paths = [schema.paths[n] for n in names]
+        family = schema.family
+        if family is not None and family.path is not None and family.server_filter(schema) is None:
+            paths.append(family.path)  # the entity of each item must be read to decode it
         request["ProjectionExpression"] = render_projection(paths, r)
         return frozenset(names), False
 
@@ -344,8 +414,13 @@ class _Search(Generic[M]):
             )
         return self._pages()
 
+    def _decode(self, kept: list[Any], plain: bool, projected: frozenset[str] | None) -> list[Any]:
+        if plain:
+            return self._schema.decode_page(kept, projected)
+        return decode_pairs(kept, projected)
+
     async def _pages(self) -> AsyncIterator[Page[M]]:
-        schema, projected = self._schema, self._projected
+        schema, projected, family = self._schema, self._projected, self._family
         positions: list[Wire | str | None] = (
             list(self._start) if self._start else [None] * self._segments
         )
@@ -364,19 +439,21 @@ class _Search(Generic[M]):
             for i, response in zip(live, responses, strict=True):
                 raw = response.get("Items", [])
                 last = response.get("LastEvaluatedKey")
-                if remaining is not None and len(raw) >= remaining:
-                    if len(raw) > remaining:
-                        raw = raw[:remaining]
-                        last = self._position_of(raw[-1])
+                pairs = None if family is None else family.classify(schema, raw, self._table)
+                kept: list[Any] = raw if pairs is None else pairs
+                if remaining is not None and len(kept) >= remaining:
+                    if len(kept) > remaining:
+                        kept = kept[:remaining]
+                        last = self._position_of(kept[-1] if pairs is None else kept[-1][0])
                     positions[i] = last if last else _DONE
-                    items = schema.decode_page(raw, projected)
+                    items = self._decode(kept, pairs is None, projected)
                     finished = all(p == _DONE for p in positions)
                     yield Page(items, None if finished else encode_token(positions), consumed)
                     return
                 positions[i] = last if last else _DONE
                 if remaining is not None:
-                    remaining -= len(raw)
-                items = schema.decode_page(raw, projected)
+                    remaining -= len(kept)
+                items = self._decode(kept, pairs is None, projected)
                 finished = all(p == _DONE for p in positions)
                 yield Page(items, None if finished else encode_token(positions), consumed)
                 consumed = None  # a parallel scan's capacity goes on its first page
@@ -411,15 +488,34 @@ class _Search(Generic[M]):
         return [item async for item in self]
 
     async def count(self) -> int:
-        """How many items match (Select=COUNT over every page; `limit` caps the answer)."""
+        """How many items match (Select=COUNT over every page; `limit` caps the answer).
+
+        When the entity of each item must be found here (a callable discriminator, or a table
+        model that skips unknown entities), the keys are read and the items counted here.
+        """
         base = {
             k: v for k, v in self._request.items() if k not in ("ProjectionExpression", "Select")
         }
+        family, schema = self._family, self._schema
+        classify = family is not None and (schema.entity is not None or family.unknown == "skip")
+        if family is not None and classify:
+            r = Renderer.resume(
+                dict(base.get("ExpressionAttributeNames") or {}),
+                dict(base.get("ExpressionAttributeValues") or {}),
+            )
+            paths = [schema.paths[s.name] for s in self._key_specs]
+            if family.path is not None:
+                paths.append(family.path)
+            base["ProjectionExpression"] = render_projection(paths, r)
+            r.into(base)
+        else:
+            base["Select"] = "COUNT"
         names = base.get("ExpressionAttributeNames")
         if names is not None:
             # names used only by the projection must go: DynamoDB refuses unused names
             text = " ".join(
-                str(base.get(k, "")) for k in ("KeyConditionExpression", "FilterExpression")
+                str(base.get(k, ""))
+                for k in ("KeyConditionExpression", "FilterExpression", "ProjectionExpression")
             )
             used = set(re.findall(r"#n\d+", text))
             kept = {k: v for k, v in names.items() if k in used}
@@ -427,7 +523,6 @@ class _Search(Generic[M]):
                 base["ExpressionAttributeNames"] = kept
             else:
                 base.pop("ExpressionAttributeNames")
-        base["Select"] = "COUNT"
         positions: list[Wire | str | None] = (
             list(self._start) if self._start else [None] * self._segments
         )
@@ -451,7 +546,10 @@ class _Search(Generic[M]):
 
             responses = await run_bounded(live, fetch, self._ctx.limit)
             for i, response in zip(live, responses, strict=True):
-                total += int(response.get("Count", 0))
+                if family is not None and classify:
+                    total += len(family.classify(schema, response.get("Items", []), self._table))
+                else:
+                    total += int(response.get("Count", 0))
                 positions[i] = response.get("LastEvaluatedKey") or _DONE
         return total if self._limit is None else min(total, self._limit)
 

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic.fields import FieldInfo
 
 from ._decoder import compile_values_decoder
+from ._entities import Family, family_for
+from ._templates import KeyTemplate, compile_templates
 from .codecs import (
     TIMESTAMP,
     Codec,
@@ -35,8 +37,21 @@ __all__ = ["FieldSpec", "IndexSpec", "ItemState", "ModelSchema", "compile_model"
 Wire = dict[str, Any]
 
 _META_OPTIONS = frozenset(
-    {"table_name", "billing", "read_units", "write_units", "stream", "ttl", "abstract"}
+    {
+        "table_name",
+        "billing",
+        "read_units",
+        "write_units",
+        "stream",
+        "ttl",
+        "abstract",
+        "discriminator",
+        "entity",
+        "keys",
+        "unknown_entities",
+    }
 )
+_OWN_OPTIONS = frozenset({"abstract", "entity"})  # not inherited by subclasses
 _STREAM_VIEWS = {
     None: None,
     "keys": "KEYS_ONLY",
@@ -114,6 +129,13 @@ class ModelSchema:
     _values_of: Callable[[Wire], dict[str, Any]] = field(default=dict)
     _defaults: list[tuple[str, Callable[[], Any]]] = field(default_factory=list)
     _private: dict[str, Any] = field(default_factory=dict)
+    # shared tables: the family of the table model, this model's entity name (None for the
+    # table model and plain models) and the discriminator attribute value it writes
+    family: Family | None = None
+    entity: str | None = None
+    entity_wire: Wire | None = None
+    # key templates (Meta.keys) by the field name of the key attribute they compute
+    templates: dict[str, KeyTemplate] = field(default_factory=dict)
 
     @property
     def key_fields(self) -> tuple[FieldSpec, ...]:
@@ -133,20 +155,114 @@ class ModelSchema:
 
     def key_of(self, obj: Any) -> Wire:
         """The wire key of an object; InvalidItem if a key field is missing or empty."""
+        if self.templates:
+            self.apply_templates(obj)
         data = obj.__dict__
         return {s.wire: self._key_value(s, data.get(s.name), obj) for s in self.key_fields}
 
     def key_from_values(self, values: Mapping[str, Any], where: str = "key") -> Wire:
-        """The wire key from `{field name: value}` (as `get` and `update` take it)."""
-        names = {s.name for s in self.key_fields}
-        extra = set(values) - names
+        """The wire key from `{field name: value}` (as `get` and `update` take it).
+
+        A templated key attribute is given by itself or by the fields its template uses.
+        """
+        if not self.templates:
+            names = {s.name for s in self.key_fields}
+            extra = set(values) - names
+            if extra:
+                raise InvalidItem(
+                    self.name,
+                    sorted(extra)[0],
+                    f"not a key field; the {where} takes exactly {sorted(names)}",
+                )
+            return {s.wire: self._key_value(s, values.get(s.name), None) for s in self.key_fields}
+        key: Wire = {}
+        used: set[str] = set()
+        for spec in self.key_fields:
+            template = self.templates.get(spec.name)
+            if spec.name in values or template is None:
+                used.add(spec.name)
+                key[spec.wire] = self._key_value(spec, values.get(spec.name), None)
+                continue
+            for component in template.components:
+                if values.get(component.name) is None:
+                    raise InvalidItem(
+                        self.name,
+                        component.name,
+                        f"missing key value: the {where} gives {spec.name} by itself or by the "
+                        f"fields of its template {template.text!r}",
+                    )
+                used.add(component.name)
+            key[spec.wire] = self._key_value(spec, template.render(values), None)
+        extra = set(values) - used
         if extra:
             raise InvalidItem(
                 self.name,
                 sorted(extra)[0],
-                f"not a key field; the {where} takes exactly {sorted(names)}",
+                f"not a key field or a field of a key template; the {where} takes {sorted(used)}",
             )
-        return {s.wire: self._key_value(s, values.get(s.name), None) for s in self.key_fields}
+        return key
+
+    def apply_templates(self, obj: Any) -> None:
+        """Compute every templated key attribute of `obj` from its current field values.
+
+        An index key whose components are None becomes None (the item leaves that sparse
+        index). A templated attribute set by hand to something else is an InvalidItem; one
+        that only kept its stored value while a component changed is recomputed.
+        """
+        data = obj.__dict__
+        private = obj.__pydantic_private__
+        state = private.get("_adyn_state") if private else None
+        stored = state.stored if state is not None else None
+        for name, template in self.templates.items():
+            current = data.get(name)
+            unset = [c.name for c in template.components if c.name not in data]
+            if unset:  # a partial object: keep its stored key unless a component changed
+                old = template.parse(current) if isinstance(current, str) else None
+                changed = [
+                    c.name
+                    for c in template.components
+                    if c.name in data and old is not None and old.get(c.name) != data[c.name]
+                ]
+                if changed:
+                    raise InvalidItem(
+                        self.name,
+                        changed[0],
+                        f"changing it changes {name} ({template.text!r}), which also uses "
+                        f"{unset[0]}, not loaded: load the whole object to change it",
+                        obj,
+                    )
+                continue
+            text = template.render(data, obj)
+            if current is not None and current != text:
+                av = stored.get(template.attr.wire) if stored is not None else None
+                if av is None or av.get("S") != current:
+                    raise InvalidItem(
+                        self.name,
+                        name,
+                        f"is computed from the key template {template.text!r} (giving {text!r});"
+                        f" it cannot be set by hand (to {current!r})",
+                        obj,
+                    )
+            if text is None and template.attr.key is not None:
+                missing = next(c.name for c in template.components if data.get(c.name) is None)
+                raise InvalidItem(
+                    self.name,
+                    missing,
+                    f"missing key value: it is part of the key {name} ({template.text!r})",
+                    obj,
+                )
+            data[name] = text
+
+    def check_writable(self, obj: Any) -> None:
+        """Objects of a table model cannot be written: only its entities can."""
+        if self.family is not None and self.entity is None:
+            raise InvalidItem(
+                self.name,
+                None,
+                f"{self.name} is the table model of entities {sorted(self.family.by_name)}; "
+                "write objects of one of them",
+                obj,
+            )
 
     def _key_value(self, spec: FieldSpec, value: Any, obj: Any) -> Wire:
         if value is None:
@@ -162,8 +278,9 @@ class ModelSchema:
 
     def encode_item(self, obj: Any) -> Wire:
         """Every set, non-empty field of an object as a wire item."""
-        data = obj.__dict__
+        self.check_writable(obj)
         item = self.key_of(obj)
+        data = obj.__dict__
         for spec in self.fields.values():
             if spec.key is not None or spec.name not in data:
                 continue
@@ -172,6 +289,9 @@ class ModelSchema:
                 wire = self.encode_value(spec, value, obj)
                 if wire is not None:
                     item[spec.wire] = wire
+        if self.entity_wire is not None:
+            assert self.family is not None and self.family.attribute is not None
+            item[self.family.attribute] = self.entity_wire
         return item
 
     # ------------------------------------------------------------ decode
@@ -224,6 +344,16 @@ class ModelSchema:
                 ) from None
         return values
 
+    def read(self, item: Wire, table: str) -> Any:
+        """A stored item read through this model (get, load, transaction read, update).
+
+        On a shared table the family checks the item's entity: another entity's item is an
+        InvalidItem naming both; one naming no known entity raises, or is None ("skip").
+        """
+        if self.family is None:
+            return self.decode_item(item)
+        return self.family.read(self, item, table)
+
     def decode_page(self, items: list[Wire], projected: frozenset[str] | None = None) -> list[Any]:
         """Decode a page of items, with the garbage collector paused for large pages.
 
@@ -247,8 +377,12 @@ class ModelSchema:
         """
         if not item:
             return None
+        schema: ModelSchema | None = self
+        if self.family is not None:  # the entity the item is, whichever model asked
+            name = self.family.name_of(item, self)
+            schema = self.family.by_name.get(name) if isinstance(name, str) else None
         try:
-            return self.decode_item(item)
+            return None if schema is None else schema.decode_item(item)
         except InvalidItem:
             return None
 
@@ -424,10 +558,12 @@ def _meta_options(cls: type) -> tuple[dict[str, Any], bool]:
                     None,
                     f"unknown Meta option {key!r} (known: {sorted(_META_OPTIONS)})",
                 )
-            if key != "abstract":
+            if key not in _OWN_OPTIONS:
                 options[key] = value
     own = cls.__dict__.get("Meta")
     abstract = bool(getattr(own, "abstract", False)) if own is not None else False
+    if own is not None and "entity" in vars(own):
+        options["entity"] = vars(own)["entity"]
     return options, abstract
 
 
@@ -564,7 +700,54 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
         for k, v in (cls.__private_attributes__ or {}).items()
         if k != "_adyn_state"
     }
+    _join_family(schema, options)
+    if options.get("keys") is not None:
+        key_attributes: dict[str, FieldSpec] = {}
+        index_keys = [s for i in schema.indexes.values() for s in i.key_fields]
+        for spec in (*schema.key_fields, *index_keys):
+            key_attributes[spec.name] = key_attributes[spec.wire] = spec
+        schema.templates = compile_templates(name, options["keys"], specs, key_attributes)
     return schema
+
+
+def _join_family(schema: ModelSchema, options: dict[str, Any]) -> None:
+    """Make a model the table model or an entity of its family (shared tables)."""
+    name = schema.name
+    family, is_table_model = family_for(schema.model, options)
+    entity = options.get("entity")
+    if family is None:
+        if entity is not None:
+            raise InvalidModel(name, None, "Meta.entity needs a Meta.discriminator on a base model")
+        return
+    attribute = family.attribute
+    if attribute is not None and attribute in schema.by_wire:
+        raise InvalidModel(
+            name,
+            schema.by_wire[attribute].name,
+            f"is stored as {attribute!r}, the discriminator attribute adyn writes itself; "
+            "rename the field or the discriminator",
+        )
+    schema.family = family
+    if is_table_model:
+        if entity is not None:
+            raise InvalidModel(
+                name, None, "Meta.entity names an entity; the table model itself is none"
+            )
+        family.table_schema = schema
+    else:
+        entity = schema.model.__name__ if entity is None else entity
+        if not isinstance(entity, str) or not entity:
+            raise InvalidModel(name, None, f"Meta.entity is {entity!r}, not a non-empty str")
+        schema.entity = entity
+        if attribute is not None:
+            schema.entity_wire = {"S": entity}
+        family.register(schema, entity)
+    if attribute is not None:  # every index projects the discriminator: reads must tell
+        for index in schema.indexes.values():
+            if index.projection != "ALL" and attribute not in index.include:
+                index.include = (*index.include, attribute)
+                index.projection = "INCLUDE"
+                index.projected = (index.projected or frozenset()) | {attribute}
 
 
 def _check_key_field(model: str, field_name: str, spec: FieldSpec, nullable: bool) -> None:
