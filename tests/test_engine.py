@@ -245,7 +245,7 @@ async def test_models_sharing_a_table_without_a_discriminator_are_refused_at_bin
         await engine.get(Shared1, pk="p", sk="1")
     # one at a time, the second bind finds the first model on the table
     await engine.bind(Shared1)
-    with pytest.raises(InvalidModel, match="Shared2.*Shared1|Shared1.*Shared2"):
+    with pytest.raises(InvalidModel, match=r"Shared2.*Shared1|Shared1.*Shared2"):
         await engine.bind(Shared2)
 
 

@@ -7,6 +7,7 @@ expressions (`Post.views > 3`), and index attributes give the index bound to tha
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -142,7 +143,7 @@ def _default_templated(cls: type) -> None:
     keys = _templated_names(cls)
     if not isinstance(keys, Mapping):
         return  # compile_model names the mistake
-    own = cls.__dict__.get("__annotations__", {})
+    own = inspect.get_annotations(cls)
     for name in keys:
         if not isinstance(name, str) or name in cls.__dict__:
             continue

@@ -140,13 +140,14 @@ def _key_condition(
                 f"({hash_spec.name}) and optionally one of == < <= > >= between begins_with on "
                 f"the range key" + (f" ({range_spec.name})" if range_spec else "")
             )
-        if subject.field is hash_spec:
+        # by stored name: a base model's path (Shop.pk) names its entities' attribute too
+        if subject.field.wire == hash_spec.wire:
             if not (isinstance(part, Compare) and part.op == "=") or _has_path_value(part):
                 raise InvalidQuery(
                     f"key condition on {where}: the hash key {hash_spec.name} takes == only"
                 )
             hash_parts.append(part)
-        elif range_spec is not None and subject.field is range_spec:
+        elif range_spec is not None and subject.field.wire == range_spec.wire:
             if isinstance(part, Compare) and part.op == "<>":
                 raise InvalidQuery(f"key condition on {where}: != is not allowed on the range key")
             if _has_path_value(part):
@@ -295,9 +296,10 @@ class _Search(Generic[M]):
             if not isinstance(filter, Condition):
                 raise InvalidQuery(f"{where}: filter= takes a condition, got {filter!r}")
             paths = _check_paths(schema, filter, "the filter")
+            key_wires = {s.wire for s in (hash_spec, range_spec) if s is not None}
             if key is not None:
                 for path in paths:
-                    if path.field is not None and path.field in (hash_spec, range_spec):
+                    if path.field is not None and path.field.wire in key_wires:
                         raise InvalidQuery(
                             f"{where}: the filter uses key attribute {path.field.name}; "
                             "key attributes belong in key="
