@@ -12,8 +12,9 @@ Worked out once, when the transport opens, from the Engine's arguments and an ai
   regional endpoints with the partition's DNS suffix.
 - credentials: explicit static keys win; otherwise the session's chain (environment, files,
   assumed roles, SSO, containers, IMDS). Refreshable credentials are refreshed well before they
-  expire (botocore's advisory window, or halfway through a shorter life); a loopback endpoint
-  with no credentials gets placeholders, as local servers accept any signature.
+  expire (botocore's advisory window, or halfway through a shorter life). For a loopback
+  endpoint the metadata services (IMDS, containers) are not asked, and with no credentials
+  found it gets placeholders: local servers accept any signature.
 
 botocore reads files synchronously, so the resolution runs in a worker thread (the credential
 chain on its own event loop there). While adyn resolves or refreshes credentials, botocore's and
@@ -264,17 +265,40 @@ def _credentials_error(exc: Exception, when: str) -> Exception:
         ProfileNotFound,
     )
 
-    config = (ConfigNotFound, ConfigParseError, InvalidConfigError, PartialCredentialsError)
-    if isinstance(exc, ProfileNotFound | config):
+    config = (
+        ConfigNotFound,
+        ConfigParseError,
+        InvalidConfigError,
+        PartialCredentialsError,
+        ProfileNotFound,
+    )
+    if isinstance(exc, config):
         return InvalidArgument(f"AWS configuration problem {when}: {exc}")
     return DynamoError(
         CREDENTIALS_UNAVAILABLE, f"AWS credentials could not be {when}: {type(exc).__name__}: {exc}"
     )
 
 
-async def _load_chain(session: Any, use_resolver: bool) -> tuple[Any, Credentials | None]:
-    if use_resolver:  # a fresh run of the chain (after the service said the token expired)
-        found = await session.get_component("credential_provider").load_credentials()
+# The providers that ask a metadata service over the network (EC2's IMDS, ECS/EKS containers).
+_METADATA_PROVIDERS = frozenset({"iam-role", "container-role"})
+
+
+async def _load_chain(session: Any, *, reload: bool, local: bool) -> tuple[Any, Credentials | None]:
+    """botocore's credentials object and its current values (None, None when there are none).
+
+    `reload`: run the session's chain again (the service said the token expired). `local`: the
+    endpoint is on this machine and accepts any signature, so the metadata services are not
+    asked (on a laptop or CI runner, that wait is the slowest part of opening).
+    """
+    preset = getattr(session, "_credentials", None)  # set by `session.set_credentials(...)`
+    if reload or local:
+        resolver = session.get_component("credential_provider")
+        if local:
+            from aiobotocore.credentials import AioCredentialResolver
+
+            providers = [p for p in resolver.providers if p.METHOD not in _METADATA_PROVIDERS]
+            resolver = AioCredentialResolver(providers=providers)
+        found = preset if preset is not None and not reload else await resolver.load_credentials()
     else:
         found = await session.get_credentials()
     if found is None:
@@ -285,11 +309,13 @@ async def _load_chain(session: Any, use_resolver: bool) -> tuple[Any, Credential
     return found, _frozen(values)
 
 
-def _load_chain_in_thread(session: Any, use_resolver: bool) -> tuple[Any, Credentials | None]:
+def _load_chain_in_thread(
+    session: Any, reload: bool, local: bool
+) -> tuple[Any, Credentials | None]:
     """Run the session's credential chain on a private event loop (it reads files)."""
     token = _QUIET.set(True)
     try:
-        return asyncio.run(_load_chain(session, use_resolver))
+        return asyncio.run(_load_chain(session, reload=reload, local=local))
     finally:
         _QUIET.reset(token)
 
@@ -336,7 +362,7 @@ class CredentialSource:
         _quiet_botocore()
         try:
             found, credentials = await anyio.to_thread.run_sync(
-                _load_chain_in_thread, session, False
+                _load_chain_in_thread, session, False, local
             )
         except Exception as exc:
             raise _credentials_error(exc, "loaded") from exc
@@ -410,7 +436,7 @@ class CredentialSource:
                 return
             try:
                 found, credentials = await anyio.to_thread.run_sync(
-                    _load_chain_in_thread, self._session, True
+                    _load_chain_in_thread, self._session, True, False
                 )
             except Exception as exc:
                 log.warning("reloading expired AWS credentials failed with %s", type(exc).__name__)
