@@ -31,6 +31,7 @@ import pytest
 from aiobotocore.credentials import AioCredentials, AioRefreshableCredentials
 from aiobotocore.session import AioSession
 from aiohttp import web
+from anyio import wait_all_tasks_blocked
 from botocore.credentials import CredentialProvider
 
 from adyn import DynamoError, EngineClosed, InvalidArgument
@@ -456,6 +457,62 @@ async def test_calls_outside_open_and_close_raise_engine_closed() -> None:
         await transport.call("dynamodb", "GetItem", GET, idempotent=True)
     with pytest.raises(EngineClosed):
         await transport.open()
+
+
+async def test_waiting_for_a_pooled_connection_is_not_a_connect_timeout() -> None:
+    # One connection, a server slower than the connect timeout: the calls queued behind the
+    # first wait longer than connect_timeout for the pool, and that is not a failure.
+    async def slow(request: web.Request) -> web.Response:
+        await anyio.sleep(0.3)
+        return json_response({"Item": {"pk": {"S": "a"}}})
+
+    answers: list[dict[str, Any]] = []
+    async with (
+        stub_server(slow) as url,
+        HTTPTransport(endpoint_url=url, max_connections=1, connect_timeout=0.05, **KEYS) as t,
+    ):
+
+        async def get() -> None:
+            answers.append(await t.call("dynamodb", "GetItem", GET, idempotent=True))
+
+        async with anyio.create_task_group() as group:
+            for _ in range(4):
+                group.start_soon(get)
+    assert [answer["Item"] for answer in answers] == [{"pk": {"S": "a"}}] * 4
+
+
+async def test_closing_under_calls_gives_each_a_true_adyn_error() -> None:
+    release = anyio.Event()
+    received = anyio.Event()
+
+    async def stall(request: web.Request) -> web.Response:
+        await request.read()
+        received.set()
+        with anyio.move_on_after(10):
+            await release.wait()
+        return json_response({})
+
+    failures: dict[str, DynamoError] = {}
+    async with stub_server(stall) as url:
+        transport = HTTPTransport(endpoint_url=url, max_connections=1, **KEYS)
+        await transport.open()
+
+        async def put(name: str) -> None:
+            with pytest.raises(DynamoError) as caught:
+                await transport.call("dynamodb", "PutItem", GET, idempotent=False)
+            failures[name] = caught.value
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(put, "sent")
+            await received.wait()
+            group.start_soon(put, "queued")  # waits for the one pooled connection
+            await wait_all_tasks_blocked()
+            await transport.close()
+        release.set()
+    assert failures["sent"].code == CONNECTION_LOST  # the server had it: may have been applied
+    assert failures["queued"].code == CONNECTION_FAILED  # never sent
+    with pytest.raises(EngineClosed):
+        await transport.call("dynamodb", "PutItem", GET, idempotent=False)
 
 
 # ------------------------------------------------------------------ credentials

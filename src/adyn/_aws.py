@@ -17,9 +17,12 @@ Worked out once, when the transport opens, from the Engine's arguments and an ai
   found it gets placeholders: local servers accept any signature.
 
 botocore reads files synchronously, so the resolution runs in a worker thread (the credential
-chain on its own event loop there). While adyn resolves or refreshes credentials, botocore's and
-aiobotocore's records below WARNING are dropped: at DEBUG they print signed requests and STS
-responses, which carry keys and tokens.
+chain on its own event loop there), and so does reloading the chain after the service answered
+ExpiredTokenException. Refreshing temporary credentials before they expire runs on the caller's
+loop, as aiobotocore's clients do it (network calls to STS, SSO or a metadata service).
+
+While adyn resolves or refreshes credentials, botocore's and aiobotocore's records below WARNING
+are dropped: at DEBUG they print signed requests and STS responses, which carry keys and tokens.
 """
 
 from __future__ import annotations
@@ -334,10 +337,12 @@ class CredentialSource:
         session: Any = None,
         found: Any = None,
         method: str = "explicit",
+        local: bool = False,
     ) -> None:
         self.credentials = credentials
         self.method = method  # explicit, placeholder, or botocore's provider name
         self._session = session
+        self._local = local
         self._found = found  # botocore's credentials object (None for explicit keys)
         self.expiry = _expiry_of(found)
         self.refresh_at = self._next_check(time.time())
@@ -374,7 +379,13 @@ class CredentialSource:
         # Credentials set on the session itself (`session.set_credentials`) have no provider
         # method: there is no chain to load them from again.
         reload_from = session if method is not None else None
-        return cls(credentials, session=reload_from, found=found, method=str(method or "session"))
+        return cls(
+            credentials,
+            session=reload_from,
+            found=found,
+            method=str(method or "session"),
+            local=local,
+        )
 
     def _next_check(self, now: float) -> float:
         if self.expiry is None:
@@ -391,6 +402,7 @@ class CredentialSource:
         async with self._lock:
             if now < self.refresh_at:  # another task refreshed them while this one waited
                 return self.credentials
+            _quiet_botocore()  # loggers created since the last credential work get it too
             token = _QUIET.set(True)
             try:
                 values = await self._found.get_frozen_credentials()
@@ -434,9 +446,10 @@ class CredentialSource:
         async with self._lock:
             if self.credentials is not used:
                 return
+            _quiet_botocore()
             try:
                 found, credentials = await anyio.to_thread.run_sync(
-                    _load_chain_in_thread, self._session, True, False
+                    _load_chain_in_thread, self._session, True, self._local
                 )
             except Exception as exc:
                 log.warning("reloading expired AWS credentials failed with %s", type(exc).__name__)

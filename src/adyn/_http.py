@@ -20,13 +20,14 @@ signature and the session token. Nothing in this module logs.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import gzip
 import ssl
 import time
 import zlib
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import anyio.to_thread
@@ -50,6 +51,9 @@ from .errors import (
     service_error,
 )
 
+if TYPE_CHECKING:
+    from aiobotocore.session import AioSession
+
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_READ_TIMEOUT", "HTTPTransport", "parse_body"]
 
 Wire = dict[str, Any]
@@ -67,6 +71,7 @@ _CONTENT_TYPE = "application/x-amz-json-1.0"
 _USER_AGENT = f"adyn/{__version__} aiohttp/{aiohttp.__version__}"
 _EXPIRED_TOKEN = "ExpiredTokenException"
 _LARGE_BODY = 64 * 1024
+_CLOSED_BEFORE_SENDING = "the transport was closed before this request was sent"
 
 
 def parse_body(body: bytes) -> Any:
@@ -116,7 +121,7 @@ class HTTPTransport:
         *,
         region_name: str | None = None,
         endpoint_url: str | None = None,
-        session: Any = None,
+        session: AioSession | None = None,
         aws_access_key_id: str | None = None,
         aws_secret_access_key: str | None = None,
         aws_session_token: str | None = None,
@@ -143,7 +148,7 @@ class HTTPTransport:
                 raise InvalidArgument(f"{name} must be a positive number of seconds, not {value!r}")
         self._region_name = region_name
         self._endpoint_url = endpoint_url
-        self._session = session
+        self._session: Any = session
         self._keys = (aws_access_key_id, aws_secret_access_key, aws_session_token)
         self.max_connections = max_connections
         self.connect_timeout = float(connect_timeout)
@@ -288,7 +293,13 @@ class HTTPTransport:
             finally:
                 response.release()
         except Exception as exc:  # every aiohttp, OS and timeout error: mapped, never chained
-            failure = _connection_failure(exc, operation)
+            failure = _connection_failure(exc, operation, closing=http.closed)
+        except asyncio.CancelledError:
+            # Closing the session cancels the calls still waiting for a pooled connection (or
+            # for DNS): not a cancellation of this task, and nothing of them was sent.
+            if not http.closed or _cancelled():
+                raise
+            failure = service_error(CONNECTION_FAILED, _CLOSED_BEFORE_SENDING, operation)
         if failure is not None:
             raise failure
         status = response.status
@@ -420,8 +431,16 @@ def _service_failure(
     return service_error(code, str(message), operation, data, status=status, request_id=request_id)
 
 
-def _connection_failure(exc: Exception, operation: str) -> DynamoError:
+def _cancelled() -> bool:
+    """Is the current task being cancelled (rather than handed a cancelled future)?"""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
+
+
+def _connection_failure(exc: Exception, operation: str, *, closing: bool) -> DynamoError:
     """The adyn error for an exception raised while sending or reading (never chained)."""
+    if closing and isinstance(exc, RuntimeError):  # aiohttp's "Session is closed": not sent
+        return service_error(CONNECTION_FAILED, _CLOSED_BEFORE_SENDING, operation)
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         code = CONNECT_TIMEOUT
         what = "no connection could be set up in time; nothing was sent"
