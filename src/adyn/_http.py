@@ -58,11 +58,12 @@ __all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_READ_TIMEOUT", "HTTPTransport", "
 
 Wire = dict[str, Any]
 
-# A connection that takes longer than this to set up is not coming; nothing was sent, so the
-# engine may try again at once.
-DEFAULT_CONNECT_TIMEOUT = 10.0
-# The longest silence accepted from the server once the request is sent (botocore's default).
-DEFAULT_READ_TIMEOUT = 60.0
+# The Engine's defaults. A connection that takes longer than this to set up is not coming;
+# nothing was sent, so the engine may try again at once.
+DEFAULT_CONNECT_TIMEOUT = 5.0
+# The longest silence accepted from the server once the request is sent: DynamoDB answers in
+# milliseconds, and a longer wait only delays learning that a write's outcome is unknown.
+DEFAULT_READ_TIMEOUT = 30.0
 # Idle keep-alive connections are closed after this long, before the server's own idle timeout
 # can close them under a request that is being sent (a request lost that way is ambiguous).
 KEEPALIVE_TIMEOUT = 15.0
@@ -110,8 +111,8 @@ class HTTPTransport:
       win over the session's chain.
     - `max_connections` (64): the connection pool. The engine queues calls in front of it; the
       timeouts below never count time spent waiting for a pooled connection.
-    - `connect_timeout` (10 s): for setting up a connection (TCP and TLS).
-    - `read_timeout` (60 s): the longest silence from the server once the request is sent.
+    - `connect_timeout` (5 s): for setting up a connection (TCP and TLS).
+    - `read_timeout` (30 s): the longest silence from the server once the request is sent.
 
     Use as `async with HTTPTransport(...) as transport:` (or `open()` and `close()`).
     """
