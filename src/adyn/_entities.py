@@ -140,9 +140,14 @@ class Family:
         """
         by_name = self.by_name
         through_entity = reader.entity is not None
+        attribute = self.attribute
         out: Pairs = []
         for item in items:
-            name = self.name_of(item, reader)
+            if attribute is not None:  # inlined name_of: this loop runs for every item read
+                av = item.get(attribute)
+                name = None if av is None else av.get("S")
+            else:
+                name = self.name_of(item, reader)
             schema = by_name.get(name) if isinstance(name, str) else None
             if schema is None:
                 self.unknown_item(item, name, table, reader)
@@ -158,6 +163,8 @@ class Family:
         InvalidItem when it is another entity (naming both); None when it names no known entity
         and the rule is "skip".
         """
+        if self.attribute is not None and item.get(self.attribute) == reader.entity_wire:
+            return reader.decode_item(item)  # the common case: the entity asked for
         name = self.name_of(item, reader)
         schema = self.by_name.get(name) if isinstance(name, str) else None
         if schema is None:

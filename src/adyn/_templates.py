@@ -11,7 +11,7 @@ the key is rendered, so stored keys can always be taken apart again.
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -22,7 +22,7 @@ from .errors import InvalidItem, InvalidModel, InvalidQuery
 if TYPE_CHECKING:
     from .schema import FieldSpec
 
-__all__ = ["KeyTemplate", "compile_templates"]
+__all__ = ["SLOW", "KeyTemplate", "compile_templates"]
 
 Wire = dict[str, Any]
 
@@ -42,7 +42,7 @@ class Slot:
 class KeyTemplate:
     """The template of one key attribute: `head`, then each slot followed by its text."""
 
-    __slots__ = ("attr", "components", "head", "model", "slots", "text")
+    __slots__ = ("attr", "components", "fast", "head", "model", "slots", "text")
 
     def __init__(self, model: str, attr: FieldSpec, text: str, head: str, slots: list[Slot]):
         self.model = model
@@ -51,6 +51,7 @@ class KeyTemplate:
         self.head = head
         self.slots = tuple(slots)
         self.components = tuple(s.field for s in slots)
+        self.fast = _compile_fast(head, self.slots)
 
     def __repr__(self) -> str:
         return f"<KeyTemplate {self.model}.{self.attr.name} = {self.text!r}>"
@@ -66,14 +67,19 @@ class KeyTemplate:
         if wire is None or len(wire) != 1:
             raise InvalidItem(self.model, field.name, "has no text for a key template", obj)
         ((tag, raw),) = wire.items()
-        text: str = raw
+        return self._text(slot, tag, raw, obj, last)
+
+    def _text(self, slot: Slot, tag: str, raw: str, obj: Any, last: bool) -> str:
+        """A component's text in the key: the codec's text, through the slot's format spec."""
+        field = slot.field
+        text = raw
         if slot.spec:
             try:
                 text = format(_number(raw) if tag == "N" else raw, slot.spec)
                 back = field.codec.encode(field.codec.decode({tag: text}))
             except (ValueError, TypeError, ArithmeticError, CodecError, KeyError):
                 back = None
-            if back != wire:
+            if back != {tag: raw}:
                 raise InvalidItem(
                     self.model,
                     field.name,
@@ -81,11 +87,12 @@ class KeyTemplate:
                     f"{text!r} of {raw!r}, which does not read back as the same value",
                     obj,
                 )
-        if slot.after and not last and (text + slot.after).find(slot.after) != len(text):
+        after = slot.after
+        if after and not last and (after in text if len(after) == 1 else _overlaps(text, after)):
             raise InvalidItem(
                 self.model,
                 field.name,
-                f"{text!r} contains {slot.after!r}, which separates it from the next part of "
+                f"{text!r} contains {after!r}, which separates it from the next part of "
                 f"{self.attr.name}'s template {self.text!r}; the key could not be read back",
                 obj,
             )
@@ -101,6 +108,32 @@ class KeyTemplate:
                 return None
             parts.append(self._component(slot, value, obj, i == final))
             parts.append(slot.after)
+        return "".join(parts)
+
+    def render_wires(self, wires: Mapping[str, Wire | None], obj: Any = None) -> str | None:
+        """The key text from the encoded fields `{field name: wire value}` (a save encodes each
+        field once; the templates reuse that text). None if a component is None."""
+        parts = [self.head]
+        final = len(self.slots) - 1
+        for i, slot in enumerate(self.slots):
+            av = wires.get(slot.field.name)
+            if av is None:
+                return None
+            tag = slot.field.codec.wire_type
+            raw = av.get(tag)
+            if raw is None:
+                raise InvalidItem(
+                    self.model, slot.field.name, "has no text for a key template", obj
+                )
+            after = slot.after
+            separated = after and i != final
+            if slot.spec or (
+                separated and (after in raw if len(after) == 1 else _overlaps(raw, after))
+            ):
+                parts.append(self._text(slot, tag, raw, obj, i == final))  # formats, or raises
+            else:
+                parts.append(raw)  # the common case: the codec's text as it is
+            parts.append(after)
         return "".join(parts)
 
     def prefix(self, values: Mapping[str, Any], where: str) -> tuple[str, bool]:
@@ -164,6 +197,55 @@ class KeyTemplate:
         if rest:
             return None
         return values
+
+
+SLOW = object()  # what a fast renderer answers when the careful `render_wires` must decide
+_UNSET = object()
+
+
+def _compile_fast(head: str, slots: tuple[Slot, ...]) -> Callable[[Mapping[str, Any]], Any]:
+    """Generate the straight-line renderer of the common case (saves are a hot path).
+
+    `fast(wires)` gives the key text, None when a component is None (a sparse index key), or
+    `SLOW` for anything else (a component unset, a format spec, a component holding the text
+    that follows it): `render_wires` then decides, formats, or names the problem.
+    """
+    namespace: dict[str, Any] = {"SLOW": SLOW, "UNSET": _UNSET, "overlaps": _overlaps}
+    lines = ["def fast(wires):", "    get = wires.get"]
+    pieces = [repr(head)] if head else []
+    final = len(slots) - 1
+    for i, slot in enumerate(slots):
+        if slot.spec:
+            return lambda wires: SLOW
+        tag = slot.field.codec.wire_type
+        lines += [
+            f"    av = get({slot.field.name!r}, UNSET)",
+            "    if av is UNSET:",
+            "        return SLOW",
+            "    if av is None:",
+            "        return None",
+            f"    t{i} = av.get({tag!r})",
+            f"    if t{i} is None:",
+            "        return SLOW",
+        ]
+        after = slot.after
+        if after and i != final:
+            test = f"{after!r} in t{i}" if len(after) == 1 else f"overlaps(t{i}, {after!r})"
+            lines += [f"    if {test}:", "        return SLOW"]
+        pieces.append(f"t{i}")
+        if after:
+            pieces.append(repr(after))
+    lines.append(f"    return {' + '.join(pieces) or repr('')}")
+    # repr() of a str is an inert literal: no field name or template text becomes code
+    exec("\n".join(lines), namespace)
+    function: Callable[[Mapping[str, Any]], Any] = namespace["fast"]
+    return function
+
+
+def _overlaps(text: str, after: str) -> bool:
+    """True when `after` starts anywhere in `text + after` before its end: reading the key
+    back would cut the component short."""
+    return (text + after).find(after) != len(text)
 
 
 def _number(text: str) -> int | Decimal:

@@ -172,7 +172,11 @@ def plan_save(
 ) -> WritePlan:
     """UpdateItem that sets what changed since the object was loaded (new: every field)."""
     schema.check_writable(obj)
-    key = schema.key_of(obj)
+    encoded: dict[str, Wire | None] | None = None
+    if schema.templates:  # each field encoded once: the key templates reuse the text
+        key, encoded = schema.encode_fields(obj)
+    else:
+        key = schema.key_of(obj)
     state = state_of(obj)
     stored = state.stored if state is not None else None
     loaded = state.loaded if state is not None else None
@@ -187,7 +191,10 @@ def plan_save(
         if spec.key or spec.version or spec.name not in data:
             continue
         value = data[spec.name]
-        wire = None if value is None else schema.encode_value(spec, value, obj)
+        if encoded is not None:
+            wire = encoded[spec.name]
+        else:
+            wire = None if value is None else schema.encode_value(spec, value, obj)
         if wire is not None:
             full[spec.wire] = wire
         known = stored is not None and (loaded is None or spec.name in loaded)

@@ -17,7 +17,7 @@ from pydantic.fields import FieldInfo
 
 from ._decoder import compile_values_decoder
 from ._entities import Family, family_for
-from ._templates import KeyTemplate, compile_templates
+from ._templates import SLOW, KeyTemplate, compile_templates
 from .codecs import (
     TIMESTAMP,
     Codec,
@@ -136,6 +136,7 @@ class ModelSchema:
     entity_wire: Wire | None = None
     # key templates (Meta.keys) by the field name of the key attribute they compute
     templates: dict[str, KeyTemplate] = field(default_factory=dict)
+    _untemplated: list[FieldSpec] = field(default_factory=list)  # every other field
 
     @property
     def key_fields(self) -> tuple[FieldSpec, ...]:
@@ -156,7 +157,7 @@ class ModelSchema:
     def key_of(self, obj: Any) -> Wire:
         """The wire key of an object; InvalidItem if a key field is missing or empty."""
         if self.templates:
-            self.apply_templates(obj)
+            return self.encode_fields(obj)[0]
         data = obj.__dict__
         return {s.wire: self._key_value(s, data.get(s.name), obj) for s in self.key_fields}
 
@@ -202,56 +203,92 @@ class ModelSchema:
             )
         return key
 
-    def apply_templates(self, obj: Any) -> None:
-        """Compute every templated key attribute of `obj` from its current field values.
+    def encode_fields(
+        self, obj: Any, item: Wire | None = None
+    ) -> tuple[Wire, dict[str, Wire | None]]:
+        """A templated model's key and `{field name: wire value or None}` of every field the
+        object holds, each encoded once; templated key attributes are computed from them.
 
         An index key whose components are None becomes None (the item leaves that sparse
         index). A templated attribute set by hand to something else is an InvalidItem; one
         that only kept its stored value while a component changed is recomputed.
+        `item`: a dict to fill with the wire item as well (what `encode_item` returns).
         """
         data = obj.__dict__
+        templates = self.templates
+        wires: dict[str, Wire | None] = {}
+        for spec in self._untemplated:
+            name = spec.name
+            if name not in data:
+                continue
+            value = data[name]
+            wire = wires[name] = None if value is None else self.encode_value(spec, value, obj)
+            if item is not None and wire is not None:
+                item[spec.wire] = wire
+        for name, template in templates.items():
+            current = data.get(name)
+            text = template.fast(wires)
+            if text is SLOW:
+                if any(c.name not in wires for c in template.components):
+                    self._keep_partial(obj, template, current, wires)
+                    if current is not None:
+                        wires[name] = av = {"S": current}
+                        if item is not None:
+                            item[template.attr.wire] = av
+                    continue
+                text = template.render_wires(wires, obj)
+            if current is not None and current != text:
+                self._check_by_hand(obj, template, current, text)
+            if text is None:
+                if template.attr.key is not None:
+                    missing = next(c.name for c in template.components if wires[c.name] is None)
+                    raise InvalidItem(
+                        self.name,
+                        missing,
+                        f"missing key value: it is part of the key {name} ({template.text!r})",
+                        obj,
+                    )
+                data[name] = wires[name] = None
+            else:
+                data[name] = text
+                wires[name] = av = {"S": text}
+                if item is not None:
+                    item[template.attr.wire] = av
+        key = {s.wire: self._check_key(s, wires.get(s.name), obj) for s in self.key_fields}
+        return key, wires
+
+    def _keep_partial(
+        self, obj: Any, template: KeyTemplate, current: Any, wires: dict[str, Wire | None]
+    ) -> None:
+        """A partial object (a projection) keeps its stored key, unless a component changed."""
+        unset = [c.name for c in template.components if c.name not in wires]
+        old = template.parse(current) if isinstance(current, str) else None
+        data = obj.__dict__
+        for c in template.components:
+            if c.name in data and old is not None and old.get(c.name) != data[c.name]:
+                raise InvalidItem(
+                    self.name,
+                    c.name,
+                    f"changing it changes {template.attr.name} ({template.text!r}), which also "
+                    f"uses {unset[0]}, not loaded: load the whole object to change it",
+                    obj,
+                )
+
+    def _check_by_hand(self, obj: Any, template: KeyTemplate, current: Any, text: Any) -> None:
+        """A templated attribute that differs from its template must be its stored value (a
+        component changed since the load); anything else was set by hand."""
         private = obj.__pydantic_private__
         state = private.get("_adyn_state") if private else None
         stored = state.stored if state is not None else None
-        for name, template in self.templates.items():
-            current = data.get(name)
-            unset = [c.name for c in template.components if c.name not in data]
-            if unset:  # a partial object: keep its stored key unless a component changed
-                old = template.parse(current) if isinstance(current, str) else None
-                changed = [
-                    c.name
-                    for c in template.components
-                    if c.name in data and old is not None and old.get(c.name) != data[c.name]
-                ]
-                if changed:
-                    raise InvalidItem(
-                        self.name,
-                        changed[0],
-                        f"changing it changes {name} ({template.text!r}), which also uses "
-                        f"{unset[0]}, not loaded: load the whole object to change it",
-                        obj,
-                    )
-                continue
-            text = template.render(data, obj)
-            if current is not None and current != text:
-                av = stored.get(template.attr.wire) if stored is not None else None
-                if av is None or av.get("S") != current:
-                    raise InvalidItem(
-                        self.name,
-                        name,
-                        f"is computed from the key template {template.text!r} (giving {text!r});"
-                        f" it cannot be set by hand (to {current!r})",
-                        obj,
-                    )
-            if text is None and template.attr.key is not None:
-                missing = next(c.name for c in template.components if data.get(c.name) is None)
-                raise InvalidItem(
-                    self.name,
-                    missing,
-                    f"missing key value: it is part of the key {name} ({template.text!r})",
-                    obj,
-                )
-            data[name] = text
+        av = stored.get(template.attr.wire) if stored is not None else None
+        if av is None or av.get("S") != current:
+            raise InvalidItem(
+                self.name,
+                template.attr.name,
+                f"is computed from the key template {template.text!r} (giving {text!r}); "
+                f"it cannot be set by hand (to {current!r})",
+                obj,
+            )
 
     def check_writable(self, obj: Any) -> None:
         """Objects of a table model cannot be written: only its entities can."""
@@ -267,8 +304,11 @@ class ModelSchema:
     def _key_value(self, spec: FieldSpec, value: Any, obj: Any) -> Wire:
         if value is None:
             raise InvalidItem(self.name, spec.name, "missing key value", obj)
-        wire = self.encode_value(spec, value, obj)
-        assert wire is not None
+        return self._check_key(spec, self.encode_value(spec, value, obj), obj)
+
+    def _check_key(self, spec: FieldSpec, wire: Wire | None, obj: Any) -> Wire:
+        if wire is None:
+            raise InvalidItem(self.name, spec.name, "missing key value", obj)
         ((tag, raw),) = wire.items()
         if tag in ("S", "B") and len(raw) == 0:
             raise InvalidItem(self.name, spec.name, "a key value cannot be empty", obj)
@@ -279,6 +319,13 @@ class ModelSchema:
     def encode_item(self, obj: Any) -> Wire:
         """Every set, non-empty field of an object as a wire item."""
         self.check_writable(obj)
+        if self.templates:
+            item: Wire = {}
+            self.encode_fields(obj, item)
+            if self.entity_wire is not None:
+                assert self.family is not None and self.family.attribute is not None
+                item[self.family.attribute] = self.entity_wire
+            return item
         item = self.key_of(obj)
         data = obj.__dict__
         for spec in self.fields.values():
@@ -703,6 +750,7 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
         for spec in (*schema.key_fields, *index_keys):
             key_attributes[spec.name] = key_attributes[spec.wire] = spec
         schema.templates = compile_templates(name, options["keys"], specs, key_attributes)
+        schema._untemplated = [s for s in specs.values() if s.name not in schema.templates]
     return schema
 
 
