@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -13,7 +12,7 @@ from . import _bind
 from ._calls import STREAMS, Caller
 from ._concurrency import run_bounded
 from ._context import Context
-from ._transport import AioTransport
+from ._http import HTTPTransport
 from ._writes import WritePlan, plan_delete, plan_save, plan_update
 from .batch import Batch, load_objects
 from .errors import (
@@ -34,7 +33,6 @@ from .transactions import ReadTransaction, WriteTransaction
 from .transport import Transport
 
 if TYPE_CHECKING:
-    from aiobotocore.config import AioConfig
     from aiobotocore.session import AioSession
 
     from .stream import Stream
@@ -52,8 +50,10 @@ class Engine:
 
     - `region_name`, `endpoint_url`, `session` (an aiobotocore session): where and as whom to
       connect; otherwise the standard AWS environment and config files decide (including
-      `AWS_ENDPOINT_URL_DYNAMODB`). A loopback `endpoint_url` with no credentials configured
-      uses placeholder credentials, as local servers accept any.
+      `AWS_ENDPOINT_URL_DYNAMODB` and `AWS_ENDPOINT_URL_DYNAMODB_STREAMS`); `aws_access_key_id`,
+      `aws_secret_access_key`, `aws_session_token`: static credentials that win over the
+      session's chain. A loopback `endpoint_url` with no credentials configured uses
+      placeholder credentials, as local servers accept any.
     - `table_name_template`: a format string with `{table_name}` (e.g. "prod-{table_name}") or a
       callable taking the model class and returning the table name.
     - `transport`: any `adyn.Transport` (one attempt per call); without one the engine builds
@@ -88,7 +88,6 @@ class Engine:
         aws_access_key_id: str | None = None,
         aws_secret_access_key: str | None = None,
         aws_session_token: str | None = None,
-        config: AioConfig | None = None,
     ) -> None:
         _check_template(table_name_template)
         if (
@@ -110,27 +109,15 @@ class Engine:
         for listener in listeners:
             if not callable(listener):
                 raise InvalidArgument(f"listeners must be callables, not {listener!r}")
-        if endpoint_url is None and transport is None:
-            endpoint_url = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get(
-                "AWS_ENDPOINT_URL"
-            )
         if transport is None:
-            credentials = {
-                k: v
-                for k, v in {
-                    "aws_access_key_id": aws_access_key_id,
-                    "aws_secret_access_key": aws_secret_access_key,
-                    "aws_session_token": aws_session_token,
-                }.items()
-                if v is not None
-            }
-            transport = AioTransport(
+            transport = HTTPTransport(
                 region_name=region_name,
                 endpoint_url=endpoint_url,
                 session=session,
+                aws_access_key_id=aws_access_key_id,
+                aws_secret_access_key=aws_secret_access_key,
+                aws_session_token=aws_session_token,
                 max_connections=max_connections,
-                credentials=credentials,
-                config=config,
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
             )
