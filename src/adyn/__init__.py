@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     )
     from .expressions import Action, Condition, Path
     from .model import GlobalIndex, HashKey, LocalIndex, Model, RangeKey, Version
+    from .paths import F
     from .query import Page, Query, Scan
     from .retry import RetryPolicy
     from .stream import Record, Stream
@@ -65,6 +66,7 @@ _LAZY = {
     "DynamoError": ".errors",
     "Engine": ".engine",
     "EngineClosed": ".errors",
+    "F": ".paths",
     "GlobalIndex": ".model",
     "HashKey": ".model",
     "InvalidArgument": ".errors",
@@ -123,6 +125,7 @@ __all__ = [
     "DynamoError",
     "Engine",
     "EngineClosed",
+    "F",
     "GlobalIndex",
     "HashKey",
     "InvalidArgument",
