@@ -14,10 +14,13 @@ body of one `async def`, because the docs use top-level `await`, `async with` an
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,21 +67,24 @@ def write_modules(out: Path) -> dict[str, Path]:
 
 def run_checker(tool: str, args: list[str]) -> int:
     """Run mypy or pyright on the pages' modules; print its report with page locations."""
-    with tempfile.TemporaryDirectory(prefix="adyn-docs-") as folder:
-        out = Path(folder)
-        pages = write_modules(out)
-        files = [str(out / name) for name in sorted(pages)]
-        if tool == "mypy":
-            command = [sys.executable, "-m", "mypy", "--strict", *args, *files]
-        else:
-            command = [sys.executable, "-m", "pyright", *args, *files]
-        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-        report = result.stdout + result.stderr
-        for name, page in pages.items():
-            where = re.escape(str(out / name))
-            report = re.sub(where, str(page.relative_to(ROOT)), report)
-        print(report, end="")
-        return result.returncode
+    # A fixed folder, emptied first: mypy's cache keeps the paths of the errors it replays.
+    out = Path(tempfile.gettempdir()) / f"adyn-doc-modules-{zlib.crc32(str(ROOT).encode()):08x}"
+    shutil.rmtree(out, ignore_errors=True)
+    pages = write_modules(out)
+    files = [str(out / name) for name in sorted(pages)]
+    if tool == "mypy":
+        command = [sys.executable, "-m", "mypy", "--strict", *args, *files]
+    else:
+        command = [sys.executable, "-m", "pyright", *args, *files]
+    # docs/contributing.md imports the suite's harness, as a test module would
+    env = {**os.environ, "MYPYPATH": str(ROOT / "tests")}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    report = result.stdout + result.stderr
+    for name, page in pages.items():
+        where = re.escape(str(out / name))
+        report = re.sub(where, str(page.relative_to(ROOT)), report)
+    print(report, end="")
+    return result.returncode
 
 
 def main(argv: list[str]) -> int:
