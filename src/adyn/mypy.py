@@ -155,7 +155,7 @@ class AdynPlugin(Plugin):
     # ---------------------------------------------------------------- hooks
 
     def _field_path(self, info: TypeInfo, name: str, ctx: AttributeContext) -> Type:
-        if ctx.is_lvalue:
+        if getattr(ctx, "is_lvalue", False):  # an assignment to the class attribute (mypy >= 1.14)
             return ctx.default_attr_type
         return self._path_of(ctx.api, ctx.default_attr_type, ctx.context)
 
