@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         Throttled,
         TransactionCanceled,
     )
+    from .events import CallEvent, ConsumedCapacity
     from .expressions import Action, Condition, Path
     from .model import GlobalIndex, HashKey, LocalIndex, Model, RangeKey, Version
     from .paths import F
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from .retry import RetryPolicy
     from .stream import Record, Stream
     from .transactions import ReadTransaction, WriteTransaction
+    from .transport import Transport
 
 __version__ = "0.1.0"
 
@@ -60,9 +62,11 @@ _LAZY = {
     "AdynError": ".errors",
     "Batch": ".batch",
     "BatchIncomplete": ".errors",
+    "CallEvent": ".events",
     "CancellationReason": ".errors",
     "Condition": ".expressions",
     "ConstraintViolation": ".errors",
+    "ConsumedCapacity": ".events",
     "DynamoError": ".errors",
     "Engine": ".engine",
     "EngineClosed": ".errors",
@@ -96,6 +100,7 @@ _LAZY = {
     "Throttled": ".errors",
     "Timestamp": ".codecs",
     "TransactionCanceled": ".errors",
+    "Transport": ".transport",
     "Version": ".model",
     "WriteTransaction": ".transactions",
 }
@@ -119,9 +124,11 @@ __all__ = [
     "AdynError",
     "Batch",
     "BatchIncomplete",
+    "CallEvent",
     "CancellationReason",
     "Condition",
     "ConstraintViolation",
+    "ConsumedCapacity",
     "DynamoError",
     "Engine",
     "EngineClosed",
@@ -155,6 +162,7 @@ __all__ = [
     "Throttled",
     "Timestamp",
     "TransactionCanceled",
+    "Transport",
     "Version",
     "WriteTransaction",
 ]
