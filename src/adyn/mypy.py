@@ -124,9 +124,9 @@ class AdynPlugin(Plugin):
         info = self._type_info(owner)
         if info is None or not info.has_base(MODEL) or info.fullname == MODEL:
             return None
-        if not _is_field(info, name):
+        if _find_field(info, name) is None:
             return None
-        return partial(self._field_path, info, name)
+        return self._field_path
 
     def get_attribute_hook(self, fullname: str) -> Callable[[AttributeContext], Type] | None:
         owner, _, name = fullname.rpartition(".")
@@ -154,7 +154,7 @@ class AdynPlugin(Plugin):
 
     # ---------------------------------------------------------------- hooks
 
-    def _field_path(self, info: TypeInfo, name: str, ctx: AttributeContext) -> Type:
+    def _field_path(self, ctx: AttributeContext) -> Type:
         if getattr(ctx, "is_lvalue", False):  # an assignment to the class attribute (mypy >= 1.14)
             return ctx.default_attr_type
         return self._path_of(ctx.api, ctx.default_attr_type, ctx.context)
@@ -225,10 +225,6 @@ def _pydantic_fields(info: TypeInfo) -> set[str] | None:
         if metadata is not None:
             found = (found or set()) | set(metadata.get("fields", {}))
     return found
-
-
-def _is_field(info: TypeInfo, name: str) -> bool:
-    return _find_field(info, name) is not None
 
 
 def _find_field(info: TypeInfo, name: str) -> Var | None:
