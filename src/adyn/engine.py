@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from . import _bind
 from ._calls import STREAMS, Caller
@@ -275,7 +275,7 @@ class Engine:
         return response
 
     async def save(
-        self, *objs: Model, condition: Condition | None = None, atomic: bool = False
+        self, *objs: Model, condition: Condition | bool | None = None, atomic: bool = False
     ) -> None:
         """Write objects (UpdateItem of the fields that changed); several are sent concurrently.
 
@@ -295,7 +295,7 @@ class Engine:
         await run_bounded(plans, one, self.max_connections)
 
     async def delete(
-        self, *objs: Model, condition: Condition | None = None, atomic: bool = False
+        self, *objs: Model, condition: Condition | bool | None = None, atomic: bool = False
     ) -> None:
         """Delete the items of objects (by key); several are sent concurrently."""
         plans = []
@@ -327,7 +327,7 @@ class Engine:
         model: type[M],
         key: dict[str, Any],
         actions: Sequence[Action],
-        condition: Condition | None = None,
+        condition: Condition | bool | None = None,
     ) -> M:
         """Apply update actions to one item and return the item as it is afterwards."""
         schema, table = self._bound(model)
@@ -348,10 +348,10 @@ class Engine:
 
     def query(
         self,
-        model: type[M] | _Index,
-        key: Condition,
+        model: type[M] | _Index[M],
+        key: Condition | bool,
         *,
-        filter: Condition | None = None,
+        filter: Condition | bool | None = None,
         projection: Projection = "all",
         consistent: bool = False,
         forward: bool = True,
@@ -375,9 +375,9 @@ class Engine:
 
     def scan(
         self,
-        model: type[M] | _Index,
+        model: type[M] | _Index[M],
         *,
-        filter: Condition | None = None,
+        filter: Condition | bool | None = None,
         projection: Projection = "all",
         consistent: bool = False,
         limit: int | None = None,
@@ -405,6 +405,12 @@ class Engine:
         self._check_open()
         return Batch(self._ctx)
 
+    @overload
+    def transaction(
+        self, mode: Literal["w"] = "w", *, token: str | None = None
+    ) -> WriteTransaction: ...
+    @overload
+    def transaction(self, mode: Literal["r"]) -> ReadTransaction: ...
     def transaction(
         self, mode: Literal["w", "r"] = "w", *, token: str | None = None
     ) -> WriteTransaction | ReadTransaction:

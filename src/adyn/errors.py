@@ -115,7 +115,7 @@ class ConstraintViolation(AdynError):
     model object, when DynamoDB returned it (None when no item was stored).
     """
 
-    def __init__(self, message: str, obj: Any = None, item: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, obj: Any = None, item: Any = None) -> None:
         self.obj = obj
         self.item = item
         super().__init__(message)
