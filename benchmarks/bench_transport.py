@@ -46,28 +46,6 @@ async def adyn_transport(stack: AsyncExitStack, url: str) -> dict[str, Op]:
     return {"get": get_item, "put": put_item}
 
 
-async def adyn_botocore_transport(stack: AsyncExitStack, url: str) -> dict[str, Op]:
-    """The transport HTTPTransport replaces (botocore's signer, aiobotocore's HTTP session)."""
-    try:
-        from adyn._transport import AioTransport
-    except ImportError as exc:  # gone once the engine uses HTTPTransport only
-        raise ImportError("adyn._transport.AioTransport is gone") from exc
-
-    transport = AioTransport(endpoint_url=url, region_name=REGION, credentials=STATIC_CREDENTIALS)
-    await transport.open()
-    stack.push_async_callback(transport.close)
-    get = {"TableName": TABLE, "Key": {name: {"S": value} for name, value in GET_KEY.items()}}
-    put = {"TableName": TABLE, "Item": wire_item("bench", 1)}
-
-    async def get_item() -> Any:
-        return await transport.call("dynamodb", "GetItem", get, idempotent=True)
-
-    async def put_item() -> Any:
-        return await transport.call("dynamodb", "PutItem", put, idempotent=False)
-
-    return {"get": get_item, "put": put_item}
-
-
 async def aiobotocore_raw(stack: AsyncExitStack, url: str) -> dict[str, Op]:
     from aiobotocore.session import get_session
 
@@ -115,7 +93,6 @@ async def aiodynamo_client(stack: AsyncExitStack, url: str) -> dict[str, Op]:
 
 CONTENDERS = {
     "adyn HTTPTransport": adyn_transport,
-    "adyn AioTransport": adyn_botocore_transport,
     "raw aiobotocore": aiobotocore_raw,
     "aiodynamo": aiodynamo_client,
 }

@@ -46,7 +46,7 @@ import anyio
 import anyio.to_thread
 
 from ._sigv4 import Credentials
-from .errors import DynamoError, InvalidArgument
+from .errors import CREDENTIALS_UNAVAILABLE, DynamoError, InvalidArgument
 
 __all__ = [
     "CREDENTIALS_UNAVAILABLE",
@@ -66,8 +66,6 @@ SIGNING_NAME = "dynamodb"  # DynamoDB Streams signs as "dynamodb" too
 TARGET_PREFIX = {"dynamodb": "DynamoDB_20120810", "dynamodbstreams": "DynamoDBStreams_20120810"}
 _HOST_PREFIX = {"dynamodb": "dynamodb", "dynamodbstreams": "streams.dynamodb"}
 LOCAL_REGION = "us-east-1"
-# The code of the DynamoError raised when credentials cannot be loaded or refreshed mid-run.
-CREDENTIALS_UNAVAILABLE = "CredentialsUnavailable"
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 _HOST_NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?")
