@@ -299,3 +299,29 @@ async def test_query_by_component_fields_matches_a_prefix(engine: Engine) -> Non
         engine.query(Order, key={"customer_id": ada.id, "id": orders[0].id})
     with pytest.raises(InvalidQuery, match="total"):
         engine.query(Order, key={"customer_id": ada.id, "total": 3})
+
+
+def test_a_declared_default_of_a_templated_attribute_is_not_a_value_set_by_hand() -> None:
+    # for type checkers without adyn's mypy plugin (pyright), which ask for every field
+    class Table(Model):
+        class Meta:
+            table_name = "defaults"
+            discriminator = "type"
+
+        pk: Annotated[str, HashKey()] = ""
+        sk: Annotated[str, RangeKey()] = ""
+
+    class Thing(Table):
+        class Meta:
+            keys = {"pk": "THING#{id}", "sk": "THING"}
+
+        id: str
+
+    item = schema_of(Thing).encode_item(Thing(id="t1"))
+    assert (item["pk"], item["sk"], item["type"]) == (
+        {"S": "THING#t1"},
+        {"S": "THING"},
+        {"S": "Thing"},
+    )
+    with pytest.raises(InvalidItem, match="by hand"):
+        schema_of(Thing).encode_item(Thing(id="t1", pk="OTHER"))

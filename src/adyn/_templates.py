@@ -42,7 +42,7 @@ class Slot:
 class KeyTemplate:
     """The template of one key attribute: `head`, then each slot followed by its text."""
 
-    __slots__ = ("attr", "components", "fast", "head", "model", "slots", "text")
+    __slots__ = ("attr", "components", "default", "fast", "head", "model", "slots", "text")
 
     def __init__(self, model: str, attr: FieldSpec, text: str, head: str, slots: list[Slot]):
         self.model = model
@@ -52,6 +52,8 @@ class KeyTemplate:
         self.slots = tuple(slots)
         self.components = tuple(s.field for s in slots)
         self.fast = _compile_fast(head, self.slots)
+        # the attribute's declared default (e.g. "" for type checkers): never "set by hand"
+        self.default: Any = None
 
     def __repr__(self) -> str:
         return f"<KeyTemplate {self.model}.{self.attr.name} = {self.text!r}>"

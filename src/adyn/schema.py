@@ -237,7 +237,7 @@ class ModelSchema:
                             item[template.attr.wire] = av
                     continue
                 text = template.render_wires(wires, obj)
-            if current is not None and current != text:
+            if current is not None and current != text and current != template.default:
                 self._check_by_hand(obj, template, current, text)
             if text is None:
                 if template.attr.key is not None:
@@ -751,6 +751,9 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
             key_attributes[spec.name] = key_attributes[spec.wire] = spec
         schema.templates = compile_templates(name, options["keys"], specs, key_attributes)
         schema._untemplated = [s for s in specs.values() if s.name not in schema.templates]
+        for attr, template in schema.templates.items():
+            info = cls.model_fields[attr]
+            template.default = None if info.is_required() else info.default
     return schema
 
 
