@@ -604,7 +604,7 @@ def _meta_options(cls: type) -> tuple[dict[str, Any], bool]:
             if key not in _OWN_OPTIONS:
                 options[key] = value
     own = cls.__dict__.get("Meta")
-    abstract = bool(getattr(own, "abstract", False)) if own is not None else False
+    abstract = bool(vars(own).get("abstract", False)) if own is not None else False
     if own is not None and "entity" in vars(own):
         options["entity"] = vars(own)["entity"]
     return options, abstract
