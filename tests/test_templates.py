@@ -325,3 +325,13 @@ def test_a_declared_default_of_a_templated_attribute_is_not_a_value_set_by_hand(
     )
     with pytest.raises(InvalidItem, match="by hand"):
         schema_of(Thing).encode_item(Thing(id="t1", pk="OTHER"))
+
+
+def test_a_new_object_has_its_keys_at_once_and_follows_its_fields() -> None:
+    placed = Order(id=uuid4(), customer_id=uuid4(), placed_at=T0)
+    assert placed.pk == f"CUSTOMER#{placed.customer_id}" and placed.gsi1pk == "STATUS#open"
+    placed.status = "paid"  # not set by hand: the key follows the field on save
+    item = schema_of(Order).encode_item(placed)
+    assert item["gsi1pk"] == {"S": "STATUS#paid"} and placed.gsi1pk == "STATUS#paid"
+    placed.status = None
+    assert "gsi1pk" not in schema_of(Order).encode_item(placed) and placed.gsi1pk is None

@@ -180,6 +180,48 @@ class Family:
         return schema.decode_item(item)
 
 
+def stream_router(
+    family: Family, wanted: list[ModelSchema], table: str, view_type: str
+) -> Callable[[Wire], ModelSchema | None]:
+    """Which schema decodes each stream record of a shared table (None: not wanted).
+
+    Through the table model every record is wanted, each as its entity; through entities, only
+    theirs. The entity is read from the record's image (attribute discriminator) or its keys
+    (callable). InvalidArgument when a keys-only stream cannot tell entities apart.
+    """
+    from .errors import InvalidArgument
+
+    table_wide = any(s.entity is None for s in wanted)
+    models = tuple(s.model for s in wanted)
+    base = family.table_schema or wanted[0]
+    if family.attribute is not None and view_type == "KEYS_ONLY":
+        if not table_wide:
+            raise InvalidArgument(
+                f"the stream of table {table!r} has keys only (Meta.stream = 'keys'): it cannot "
+                f"tell the entities {[s.name for s in wanted]} apart by their "
+                f"{family.attribute!r} attribute; stream the table model, or use a view with "
+                "images"
+            )
+        return lambda raw: base  # every record, as the table model (keys only)
+
+    def route(raw: Wire) -> ModelSchema | None:
+        body = raw.get("dynamodb") or {}
+        if family.attribute is not None:
+            item = body.get("NewImage") or body.get("OldImage") or {}
+        else:
+            item = body.get("Keys") or {}
+        name = family.name_of(item, base)
+        schema = family.by_name.get(name) if isinstance(name, str) else None
+        if schema is None:
+            family.unknown_item(item or body.get("Keys") or {}, name, table, base)
+            return None
+        if table_wide or issubclass(schema.model, models):
+            return schema
+        return None
+
+    return route
+
+
 def decode_pairs(pairs: Pairs, projected: frozenset[str] | None) -> list[Any]:
     """Decode classified items, with the collector paused for large pages (as decode_page)."""
     if len(pairs) < 64 or not gc.isenabled():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -12,6 +13,7 @@ from . import _bind
 from ._calls import STREAMS, Caller
 from ._concurrency import run_bounded
 from ._context import Context
+from ._entities import stream_router
 from ._http import HTTPTransport
 from ._writes import WritePlan, plan_delete, plan_save, plan_update
 from .batch import Batch, load_objects
@@ -465,25 +467,50 @@ class Engine:
         bound = [self._bound(m) for m in models]
         ctx = self._ctx
 
+        by_table: dict[str, list[ModelSchema]] = {}
+        for schema, table in bound:  # a shared table has one stream, whatever reads it
+            schemas = by_table.setdefault(table, [])
+            if schema not in schemas:
+                schemas.append(schema)
+
+        def source_of(schema: ModelSchema, arn: str, view: str) -> StreamSource:
+            return StreamSource(
+                stream_arn=arn,
+                model=schema.model,
+                view_type=view,
+                decode_item=schema.decode_item,
+                decode_key=schema.decode_key,
+            )
+
         async def sources() -> list[StreamSource]:
             result = []
-            for schema, table in bound:
+            for table, schemas in by_table.items():
                 description = await _bind.describe(ctx, table)
                 arn = (description or {}).get("LatestStreamArn")
                 view = ((description or {}).get("StreamSpecification") or {}).get("StreamViewType")
                 if not arn or not view:
                     raise StreamNotEnabled(
-                        f"table {table!r} of {schema.name} has no stream; set Meta.stream"
+                        f"table {table!r} of {schemas[0].name} has no stream; set Meta.stream"
                     )
-                result.append(
-                    StreamSource(
-                        stream_arn=arn,
-                        model=schema.model,
-                        view_type=view,
-                        decode_item=schema.decode_item,
-                        decode_key=schema.decode_key,
-                    )
-                )
+                family = schemas[0].family
+                if family is None:
+                    result.append(source_of(schemas[0], arn, view))
+                    continue
+                # each record as the entity it is; only those of the entities asked for
+                router = stream_router(family, schemas, table, view)
+                per_schema = {id(s): source_of(s, arn, view) for s in family.members}
+                base = family.table_schema or schemas[0]
+
+                def route(
+                    raw: Wire,
+                    router: Callable[[Wire], ModelSchema | None] = router,
+                    per_schema: dict[int, StreamSource] = per_schema,
+                ) -> StreamSource | None:
+                    schema = router(raw)
+                    return None if schema is None else per_schema[id(schema)]
+
+                base_source = source_of(base, arn, view)
+                result.append(dataclasses.replace(base_source, route=route))
             return result
 
         async def call(operation: str, request: Wire) -> Wire:

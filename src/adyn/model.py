@@ -213,6 +213,13 @@ class Model(BaseModel, metaclass=_ModelMeta):
 
         type.__setattr__(cls, "__adyn_schema__", compile_model(cls))
 
+    def model_post_init(self, context: Any, /) -> None:
+        # an entity's templated key attributes, from the fields it was built with (a save
+        # computes them again from the fields as they are then)
+        schema = type(self).__dict__.get("__adyn_schema__")
+        if schema is not None and schema.templates:
+            schema.fill_templates(self)
+
     def __eq__(self, other: object) -> bool:
         # pydantic compares private attributes too; adyn's load state is not part of equality.
         if not isinstance(other, BaseModel):

@@ -257,6 +257,20 @@ class ModelSchema:
         key = {s.wire: self._check_key(s, wires.get(s.name), obj) for s in self.key_fields}
         return key, wires
 
+    def fill_templates(self, obj: Any) -> None:
+        """Compute the templated key attributes a new object was not given (best effort: a
+        component that cannot make a key leaves it for `save` to name the problem)."""
+        data = obj.__dict__
+        for name, template in self.templates.items():
+            if data.get(name, template.default) != template.default:
+                continue
+            try:
+                text = template.render(data, obj)
+            except InvalidItem:
+                continue
+            if text is not None:
+                data[name] = text
+
     def _keep_partial(
         self, obj: Any, template: KeyTemplate, current: Any, wires: dict[str, Wire | None]
     ) -> None:
@@ -275,8 +289,11 @@ class ModelSchema:
                 )
 
     def _check_by_hand(self, obj: Any, template: KeyTemplate, current: Any, text: Any) -> None:
-        """A templated attribute that differs from its template must be its stored value (a
-        component changed since the load); anything else was set by hand."""
+        """A templated attribute that differs from its template must have been computed (when
+        the object was built) or be its stored value (a component changed since the load);
+        anything else was set by hand."""
+        if template.attr.name not in obj.__pydantic_fields_set__:
+            return  # computed when the object was built, from fields that changed since
         private = obj.__pydantic_private__
         state = private.get("_adyn_state") if private else None
         stored = state.stored if state is not None else None

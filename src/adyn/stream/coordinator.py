@@ -351,7 +351,15 @@ class Stream:
                     self._index = index + 1
                     raw = records[index]
                     ack = page.ledger.deliver(raw["dynamodb"]["SequenceNumber"], tracked)
-                    record = decode_record(raw, page.source, page.shard_id, ack)
+                    source = page.source
+                    if source.route is not None:  # a shared table: the record's entity
+                        routed = source.route(raw)
+                        if routed is None:  # an entity nobody asked for: passed over
+                            if ack is not None:
+                                ack()
+                            continue
+                        source = routed
+                    record = decode_record(raw, source, page.shard_id, ack)
                     if self._observe is not None:
                         self._observe(record.created_at)
                     return record

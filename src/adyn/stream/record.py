@@ -26,7 +26,9 @@ class StreamSource:
     """One table's stream, as the engine resolves it for `engine.stream(Model, ...)`.
 
     `decode_item` turns a wire image into a model object; `decode_key` turns wire `Keys` into
-    `{field name: Python value}`.
+    `{field name: Python value}`. `route`, on a table shared by several entities, gives the
+    source each record decodes with (its entity's model and decoders), or None for a record of
+    an entity nobody asked for (passed over, and counted as done).
     """
 
     stream_arn: str
@@ -34,6 +36,7 @@ class StreamSource:
     view_type: str
     decode_item: Callable[[Wire], Any]
     decode_key: Callable[[Wire], dict[str, Any]]
+    route: Callable[[Wire], StreamSource | None] | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
