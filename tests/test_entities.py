@@ -409,3 +409,24 @@ async def test_no_read_ever_returns_an_item_as_the_wrong_model(
                         await engine.get(entity, consistent=True, **key_values)
                     with pytest.raises(InvalidItem):
                         await engine.load(entity.model_construct(**key_values), consistent=True)
+
+
+async def test_guard_items_of_unique_fields_are_no_entitys_items(engine: Engine) -> None:
+    # a guard item, as Unique() writes them: no entity, the guard attribute
+    await engine.bind(Shop)
+    ada = customer()
+    await engine.save(ada)
+    guard = {"pk": {"S": "adyn#unique#Customer#email#x"}, "sk": {"S": "adyn#unique"}}
+    guard["adyn:unique"] = {"S": "Customer.email"}
+    await raw_put(engine, Shop, guard)
+    assert await engine.scan(Shop, consistent=True).all() == [ada]
+    assert await engine.get(Shop, pk=guard["pk"]["S"], sk="adyn#unique") is None
+
+
+async def test_get_through_the_table_model_of_an_item_without_a_discriminator_raises(
+    engine: Engine,
+) -> None:
+    await engine.bind(Shop)
+    await raw_put(engine, Shop, {"pk": {"S": "bare"}, "sk": {"S": "item"}})
+    with pytest.raises(InvalidItem, match="None"):
+        await engine.get(Shop, pk="bare", sk="item")

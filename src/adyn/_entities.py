@@ -33,6 +33,9 @@ Wire = dict[str, Any]
 Pairs = list[tuple[Wire, "ModelSchema"]]
 
 _UNKNOWN_RULES = ("raise", "skip")
+# The attribute every guard item of a `Unique()` field carries (`_unique.GUARD_ATTRIBUTE`):
+# guards are no entity's items, so reads through a table model pass over them silently.
+GUARD_ATTRIBUTE = "adyn:unique"
 
 
 class Family:
@@ -150,7 +153,8 @@ class Family:
                 name = self.name_of(item, reader)
             schema = by_name.get(name) if isinstance(name, str) else None
             if schema is None:
-                self.unknown_item(item, name, table, reader)
+                if GUARD_ATTRIBUTE not in item:
+                    self.unknown_item(item, name, table, reader)
                 continue
             if through_entity and not issubclass(schema.model, reader.model):
                 continue
@@ -163,12 +167,14 @@ class Family:
         InvalidItem when it is another entity (naming both); None when it names no known entity
         and the rule is "skip".
         """
-        if self.attribute is not None and item.get(self.attribute) == reader.entity_wire:
+        wanted = reader.entity_wire
+        if wanted is not None and item.get(self.attribute or "") == wanted:
             return reader.decode_item(item)  # the common case: the entity asked for
         name = self.name_of(item, reader)
         schema = self.by_name.get(name) if isinstance(name, str) else None
         if schema is None:
-            self.unknown_item(item, name, table, reader)
+            if GUARD_ATTRIBUTE not in item:
+                self.unknown_item(item, name, table, reader)
             return None
         if reader.entity is not None and not issubclass(schema.model, reader.model):
             raise InvalidItem(
@@ -213,7 +219,8 @@ def stream_router(
         name = family.name_of(item, base)
         schema = family.by_name.get(name) if isinstance(name, str) else None
         if schema is None:
-            family.unknown_item(item or body.get("Keys") or {}, name, table, base)
+            if GUARD_ATTRIBUTE not in item:
+                family.unknown_item(item or body.get("Keys") or {}, name, table, base)
             return None
         if table_wide or issubclass(schema.model, models):
             return schema
