@@ -11,11 +11,9 @@ import pytest
 
 from _wire import raw_call
 from adyn import Engine, HashKey, InvalidArgument, InvalidItem, Model, RangeKey
-from adyn.stream import Record, Stream
+from test_stream_moto import take
 
 pytestmark = pytest.mark.moto_only
-
-WAIT = 10.0
 
 
 class Store(Model):
@@ -98,15 +96,6 @@ class Miss(Log):
     n: int
 
 
-async def take(stream: Stream, n: int) -> list[Record]:
-    records: list[Record] = []
-    for _ in range(n):
-        record = await stream.next(timeout=WAIT)
-        assert record is not None, f"only {len(records)} of {n} records arrived"
-        records.append(record)
-    return records
-
-
 async def write(engine: Engine, *objs: Model) -> None:
     for obj in objs:  # one at a time: records come in this order
         await engine.save(obj)
@@ -177,7 +166,7 @@ async def test_unknown_entities_in_a_stream_raise(engine: Engine) -> None:
     )
     async with engine.stream(Store, position="trim_horizon") as stream:
         with pytest.raises(InvalidItem, match="Ghost"):
-            await stream.next(timeout=WAIT)
+            await stream.next(timeout=10)
 
 
 async def test_a_callable_discriminator_routes_records_by_key(engine: Engine) -> None:

@@ -166,16 +166,6 @@ class ModelSchema:
 
         A templated key attribute is given by itself or by the fields its template uses.
         """
-        if not self.templates:
-            names = {s.name for s in self.key_fields}
-            extra = set(values) - names
-            if extra:
-                raise InvalidItem(
-                    self.name,
-                    sorted(extra)[0],
-                    f"not a key field; the {where} takes exactly {sorted(names)}",
-                )
-            return {s.wire: self._key_value(s, values.get(s.name), None) for s in self.key_fields}
         key: Wire = {}
         used: set[str] = set()
         for spec in self.key_fields:
@@ -196,11 +186,12 @@ class ModelSchema:
             key[spec.wire] = self._key_value(spec, template.render(values), None)
         extra = set(values) - used
         if extra:
-            raise InvalidItem(
-                self.name,
-                sorted(extra)[0],
-                f"not a key field or a field of a key template; the {where} takes {sorted(used)}",
+            rule = (
+                f"not a key field or a field of a key template; the {where} takes {sorted(used)}"
+                if self.templates
+                else f"not a key field; the {where} takes exactly {sorted(used)}"
             )
+            raise InvalidItem(self.name, sorted(extra)[0], rule)
         return key
 
     def encode_fields(
