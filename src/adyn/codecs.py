@@ -23,7 +23,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-__all__ = ["Codec", "CodecError", "Timestamp", "compile_codec"]
+__all__ = ["CodecError", "FieldCodec", "Timestamp", "compile_codec"]
 
 Wire = dict[str, Any]
 
@@ -46,7 +46,7 @@ class Timestamp:
         return "Timestamp()"
 
 
-class Codec:
+class FieldCodec:
     """Encodes one Python type to a DynamoDB attribute value and back.
 
     `wire_type` is the DynamoDB type tag ("S", "N", "B", "BOOL", "L", "M", "SS", "NS", "BS") or
@@ -64,8 +64,8 @@ class Codec:
         encode: Callable[[Any], Wire | None],
         decode: Callable[[Wire], Any],
         python_type: Any,
-        element: Codec | None = None,
-        fields: Mapping[str, tuple[str, Codec]] | None = None,
+        element: FieldCodec | None = None,
+        fields: Mapping[str, tuple[str, FieldCodec]] | None = None,
         inline: str | None = None,
     ) -> None:
         self.wire_type = wire_type
@@ -78,7 +78,7 @@ class Codec:
         self.fields = fields
 
     def __repr__(self) -> str:
-        return f"Codec({self.wire_type or 'dynamic'}, {self.python_type!r})"
+        return f"FieldCodec({self.wire_type or 'dynamic'}, {self.python_type!r})"
 
 
 # ---------------------------------------------------------------- numbers
@@ -208,8 +208,8 @@ def _enc_date(value: Any) -> Wire:
 
 def _scalar(
     wire_type: str, python_type: Any, encode: Any, decode: Any, inline: str | None = None
-) -> Codec:
-    return Codec(wire_type, encode, decode, python_type, inline=inline)
+) -> FieldCodec:
+    return FieldCodec(wire_type, encode, decode, python_type, inline=inline)
 
 
 # What an `inline` expression may call. An inline expression must give the codec's own result or
@@ -245,7 +245,7 @@ def _fresh_name() -> str:
     return f"x{next(_inline_names)}"
 
 
-def _number_for(annotation: Any) -> Codec:
+def _number_for(annotation: Any) -> FieldCodec:
     if annotation is int:
         return INT
     if annotation is float:
@@ -256,7 +256,7 @@ def _number_for(annotation: Any) -> Codec:
 # ---------------------------------------------------------------- enums and literals
 
 
-def _enum_codec(annotation: type[enum.Enum]) -> Codec:
+def _enum_codec(annotation: type[enum.Enum]) -> FieldCodec:
     values = [m.value for m in annotation]
     if all(isinstance(v, str) for v in values):
         wire = "S"
@@ -284,10 +284,10 @@ def _enum_codec(annotation: type[enum.Enum]) -> Codec:
         def decode(av: Wire) -> Any:
             return annotation(int(av["N"]))
 
-    return Codec(wire, encode, decode, annotation)
+    return FieldCodec(wire, encode, decode, annotation)
 
 
-def _literal_codec(annotation: Any) -> Codec:
+def _literal_codec(annotation: Any) -> FieldCodec:
     options = get_args(annotation)
     if all(isinstance(o, str) for o in options):
         allowed = frozenset(options)
@@ -297,7 +297,7 @@ def _literal_codec(annotation: Any) -> Codec:
                 raise CodecError(f"{value!r} is not one of {sorted(allowed)}")
             return {"S": value}
 
-        return Codec("S", encode, lambda av: av["S"], annotation)
+        return FieldCodec("S", encode, lambda av: av["S"], annotation)
     if all(isinstance(o, int) and not isinstance(o, bool) for o in options):
         allowed_n = frozenset(options)
 
@@ -306,14 +306,14 @@ def _literal_codec(annotation: Any) -> Codec:
                 raise CodecError(f"{value!r} is not one of {sorted(allowed_n)}")
             return {"N": str(value)}
 
-        return Codec("N", encode_n, _decode_int, annotation)
+        return FieldCodec("N", encode_n, _decode_int, annotation)
     raise TypeError(f"Literal {options!r} must be all str or all int")
 
 
 # ---------------------------------------------------------------- collections
 
 
-def _set_codec(element: Codec, annotation: Any, frozen: bool) -> Codec:
+def _set_codec(element: FieldCodec, annotation: Any, frozen: bool) -> FieldCodec:
     if element.wire_type not in ("S", "N", "B"):
         raise TypeError("sets hold only str, numbers or bytes (SS, NS, BS)")
     tag = element.wire_type + "S"
@@ -348,10 +348,10 @@ def _set_codec(element: Codec, annotation: Any, frozen: bool) -> Codec:
     elif element is INT:
         x = _fresh_name()
         inline = f"{make.__name__}(int({x}) for {x} in @['{tag}'])"
-    return Codec(tag, encode, decode, annotation, element=element, inline=inline)
+    return FieldCodec(tag, encode, decode, annotation, element=element, inline=inline)
 
 
-def _list_codec(element: Codec, annotation: Any, as_tuple: bool) -> Codec:
+def _list_codec(element: FieldCodec, annotation: Any, as_tuple: bool) -> FieldCodec:
     enc = _nullable_member(element)
     dec = element.decode
 
@@ -370,10 +370,10 @@ def _list_codec(element: Codec, annotation: Any, as_tuple: bool) -> Codec:
         inline = f"[{element.inline.replace('@', x)} for {x} in @['L']]"
         if as_tuple:
             inline = f"tuple({inline})"
-    return Codec("L", encode, decode, annotation, element=element, inline=inline)
+    return FieldCodec("L", encode, decode, annotation, element=element, inline=inline)
 
 
-def _dict_codec(element: Codec, annotation: Any) -> Codec:
+def _dict_codec(element: FieldCodec, annotation: Any) -> FieldCodec:
     enc = _nullable_member(element)
     dec = element.decode
 
@@ -393,7 +393,7 @@ def _dict_codec(element: Codec, annotation: Any) -> Codec:
     if element.inline is not None:
         k, x = _fresh_name(), _fresh_name()
         inline = f"{{{k}: {element.inline.replace('@', x)} for {k}, {x} in @['M'].items()}}"
-    return Codec("M", encode, decode, annotation, element=element, inline=inline)
+    return FieldCodec("M", encode, decode, annotation, element=element, inline=inline)
 
 
 def _check_map_key(key: Any) -> None:
@@ -403,7 +403,7 @@ def _check_map_key(key: Any) -> None:
         raise CodecError("map keys cannot be empty (DynamoDB attribute names need a character)")
 
 
-def _nullable_member(element: Codec) -> Callable[[Any], Wire]:
+def _nullable_member(element: FieldCodec) -> Callable[[Any], Wire]:
     enc = element.encode
 
     def encode(value: Any) -> Wire:
@@ -416,17 +416,17 @@ def _nullable_member(element: Codec) -> Callable[[Any], Wire]:
     return encode
 
 
-def model_codec(model: type[BaseModel], seen: dict[Any, Codec] | None = None) -> Codec:
+def model_codec(model: type[BaseModel], seen: dict[Any, FieldCodec] | None = None) -> FieldCodec:
     """A codec storing a plain pydantic model as a map of its fields (aliases as names)."""
     from ._decoder import compile_values_decoder  # _decoder builds on this module
 
     seen = {} if seen is None else seen
     if model in seen:
         return seen[model]
-    fields: dict[str, tuple[str, Codec]] = {}
+    fields: dict[str, tuple[str, FieldCodec]] = {}
     # A recursive model meets this codec before it is complete: what captures its functions
     # now gets ones that call through to the final functions, set at the end.
-    codec = Codec(
+    codec = FieldCodec(
         "M", lambda value: codec.encode(value), lambda av: codec.decode(av), model, fields=fields
     )
     seen[model] = codec
@@ -474,7 +474,7 @@ def model_codec(model: type[BaseModel], seen: dict[Any, Codec] | None = None) ->
 
 
 def constructor(
-    model: type[BaseModel], fields: Mapping[str, tuple[str, Codec]]
+    model: type[BaseModel], fields: Mapping[str, tuple[str, FieldCodec]]
 ) -> Callable[[dict[str, Any]], Any]:
     """Build objects of a plain pydantic model from decoded values, without re-validation.
 
@@ -510,7 +510,7 @@ def constructor(
 _IMMUTABLE = (str, int, float, bool, bytes, frozenset, tuple, type(None), dt.date)
 
 
-def missing_factory(info: FieldInfo, codec: Codec) -> Callable[[], Any] | None:
+def missing_factory(info: FieldInfo, codec: FieldCodec) -> Callable[[], Any] | None:
     """The value of a field its stored item lacks: its default, or an empty set; else None."""
     if info.default_factory is not None:
         factory = info.default_factory
@@ -601,11 +601,11 @@ def _dynamic_decode(av: Wire) -> Any:
     raise CodecError(f"unknown DynamoDB type {tag}")
 
 
-DYNAMIC = Codec("", _dynamic_encode, _dynamic_decode, Any, element=None)
+DYNAMIC = FieldCodec("", _dynamic_encode, _dynamic_decode, Any, element=None)
 
 
-def _union_codec(members: list[Codec], annotation: Any) -> Codec:
-    by_tag: dict[str, Codec] = {}
+def _union_codec(members: list[FieldCodec], annotation: Any) -> FieldCodec:
+    by_tag: dict[str, FieldCodec] = {}
     for m in members:
         by_tag.setdefault(m.wire_type or "*", m)
 
@@ -627,7 +627,7 @@ def _union_codec(members: list[Codec], annotation: Any) -> Codec:
 
     tags = {m.wire_type for m in members}
     wire_type = tags.pop() if len(tags) == 1 else ""
-    return Codec(wire_type, encode, decode, annotation)
+    return FieldCodec(wire_type, encode, decode, annotation)
 
 
 # ---------------------------------------------------------------- compile
@@ -657,8 +657,8 @@ def unwrap_optional(annotation: Any) -> tuple[Any, bool, list[Any]]:
 
 
 def compile_codec(
-    annotation: Any, metadata: list[Any] | None = None, seen: dict[Any, Codec] | None = None
-) -> Codec:
+    annotation: Any, metadata: list[Any] | None = None, seen: dict[Any, FieldCodec] | None = None
+) -> FieldCodec:
     """Compile the codec for a field type; TypeError says why a type cannot be stored."""
     found: list[Any] = list(metadata or [])
     inner, _nullable, extra = unwrap_optional(annotation)
@@ -670,7 +670,7 @@ def compile_codec(
     return _codec_for(inner, seen if seen is not None else {})
 
 
-def _codec_for(annotation: Any, seen: dict[Any, Codec]) -> Codec:
+def _codec_for(annotation: Any, seen: dict[Any, FieldCodec]) -> FieldCodec:
     if annotation is Any or annotation is object:
         return DYNAMIC
     origin = get_origin(annotation)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .codecs import DYNAMIC, INT, Codec, CodecError, b64_text
+from .codecs import DYNAMIC, INT, CodecError, FieldCodec, b64_text
 from .errors import InvalidCondition
 
 if TYPE_CHECKING:
@@ -171,7 +171,7 @@ class Arithmetic(Operand):
         yield from self.right.paths()
 
 
-def _encode(codec: Codec, value: Any, where: str) -> Wire:
+def _encode(codec: FieldCodec, value: Any, where: str) -> Wire:
     try:
         wire = codec.encode(value)
     except CodecError as exc:
@@ -181,7 +181,7 @@ def _encode(codec: Codec, value: Any, where: str) -> Wire:
     return wire
 
 
-def _as_operand(value: Any, codec: Codec, where: str) -> Operand:
+def _as_operand(value: Any, codec: FieldCodec, where: str) -> Operand:
     if isinstance(value, Operand):
         return value
     return _Value(_encode(codec, value, where))
@@ -196,7 +196,11 @@ class Path(Operand):
     __slots__ = ("codec", "field", "model", "segments")
 
     def __init__(
-        self, model: type, field: FieldSpec | None, segments: tuple[str | int, ...], codec: Codec
+        self,
+        model: type,
+        field: FieldSpec | None,
+        segments: tuple[str | int, ...],
+        codec: FieldCodec,
     ) -> None:
         self.model = model
         self.field = field  # the model field the path starts at (None for raw paths)

@@ -18,8 +18,8 @@ from pydantic.fields import FieldInfo
 from ._decoder import compile_values_decoder
 from .codecs import (
     TIMESTAMP,
-    Codec,
     CodecError,
+    FieldCodec,
     compile_codec,
     missing_factory,
     unwrap_optional,
@@ -53,7 +53,7 @@ class FieldSpec:
 
     name: str
     wire: str
-    codec: Codec
+    codec: FieldCodec
     nullable: bool
     key: str | None = None  # "hash" | "range" | None
     version: bool = False
