@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Annotated
 from uuid import uuid4
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from _models import Everything, Post
-from adyn import InvalidCondition
+from adyn import HashKey, InvalidCondition, Model, Path
 from adyn._writes import _check_overlaps, plan_save
 from adyn.expressions import Renderer, render_actions, render_condition
 from adyn.schema import schema_of
@@ -165,3 +167,44 @@ def test_saves_of_one_shape_share_their_update_text_but_never_their_values() -> 
 
     other_shape = planned("three", em="e@x")
     assert other_shape["UpdateExpression"] != first["UpdateExpression"]
+
+
+class _Info(BaseModel):
+    model: str = ""
+    field: str = ""
+    codec: str = ""
+    segments: int = 0
+    size: int = 0
+    contains: str = ""
+    exists: bool = False
+
+
+class _Car(Model):
+    id: Annotated[str, HashKey()]
+    model: str = ""
+    info: _Info | None = None
+
+
+def test_every_field_name_is_a_path_even_names_of_path_methods() -> None:
+    r = Renderer()
+    condition = (
+        (_Car.info.model == "T")
+        & (_Car.info.field == "f")
+        & (_Car.info.codec == "c")
+        & (_Car.info.segments > 2)
+        & (_Car.info.size == 3)
+        & (_Car.info["contains"] == "x")
+        & (_Car.info.exists == True)  # noqa: E712 (a condition, not a truth test)
+        & (_Car.model == "S")
+    )
+    rendered = render_condition(condition, r)
+    for ref, name in sorted(r.names.items(), reverse=True):  # #n10 before #n1
+        rendered = rendered.replace(ref, name)
+    for name in ("model", "field", "codec", "segments", "size", "contains", "exists"):
+        assert f"info.{name}" in rendered
+    assert "(model = " in rendered
+    # the methods stay reachable through the class
+    assert "size(" in render_condition(Path.size(_Car.info) > 1, Renderer())
+    assert "attribute_exists" in render_condition(Path.exists(_Car.info), Renderer())
+    # a nested model without such fields keeps the methods
+    assert "size(" in render_condition(Post.address.size() > 1, Renderer())

@@ -105,10 +105,10 @@ def test_the_api_model_compiles_to_a_create_table_request() -> None:
 
 
 def test_class_attributes_are_paths_and_indexes() -> None:
-    assert isinstance(Post.views, Path) and Post.views.segments == ("views",)
-    assert Post.address.city.segments == ("address", "city")
-    assert Post.history[0].segments == ("history", 0)
-    assert Post.email.segments == ("em",)
+    assert isinstance(Post.views, Path) and Post.views._segments == ("views",)
+    assert Post.address.city._segments == ("address", "city")
+    assert Post.history[0]._segments == ("history", 0)
+    assert Post.email._segments == ("em",)
     assert Post.by_user.model is Post and Post.by_user.name == "by_user"
 
 
@@ -151,7 +151,7 @@ def test_subclasses_inherit_fields_keys_and_indexes_and_may_rename_the_table() -
     assert "by_kind" in schema.indexes and Child.by_kind.model is Child
     grand = schema_of(GrandChild)
     assert grand.table_name == "children" and GrandChild.by_kind.model is GrandChild
-    assert "more" in grand.fields and GrandChild.extra.model is GrandChild
+    assert "more" in grand.fields and GrandChild.extra._model is GrandChild
 
 
 def test_several_models_share_one_table() -> None:
@@ -240,4 +240,4 @@ def test_nested_models_and_aliases_in_nested_models() -> None:
     schema = schema_of(Outer)
     obj = Outer(pk=uuid4(), inner=Inner(value=1), inners=[Inner(value=2, label="x")])
     assert schema.decode_item(schema.encode_item(obj)) == obj
-    assert Outer.inner.value.segments == ("inner", "value")
+    assert Outer.inner.value._segments == ("inner", "value")

@@ -129,21 +129,21 @@ def _version_parts(
         raise InvalidItem(schema.name, spec.name, "a Version field must hold an int", obj)
     path: Path = schema.paths[spec.name]
     # version 0 is an object never written by a versioned save (a batch put may store 0)
-    expected = (path.not_exists() | (path == 0)) if current == 0 else (path == current)
+    expected = (Path.not_exists(path) | (path == 0)) if current == 0 else (path == current)
     return expected, (spec, current + 1)
 
 
 def _atomic_condition(schema: ModelSchema, obj: Any, state: ItemState | None) -> Condition:
     if state is None or state.stored is None:
-        return schema.paths[schema.hash_key.name].not_exists()
-    parts: list[Condition] = [schema.paths[schema.hash_key.name].exists()]
+        return Path.not_exists(schema.paths[schema.hash_key.name])
+    parts: list[Condition] = [Path.exists(schema.paths[schema.hash_key.name])]
     for spec in schema.fields.values():
         if spec.key or (state.loaded is not None and spec.name not in state.loaded):
             continue
         path: Path = schema.paths[spec.name]
         old = state.stored.get(spec.wire)
         if old is None or "NULL" in old:
-            parts.append(path.not_exists())
+            parts.append(Path.not_exists(path))
         else:
             parts.append(Function("attribute_exists", path) & _eq(path, _normalized(spec, old)))
     combined = all_of(parts)
@@ -304,7 +304,7 @@ def _add_condition(request: Wire, cond: Condition, r: Renderer) -> None:
 def _check_overlaps(schema: ModelSchema, actions: Sequence[Action]) -> None:
     seen: list[tuple[str | int, ...]] = []
     for action in actions:
-        segments = action.path.segments
+        segments = action.path._segments
         for other in seen:
             shorter = min(len(other), len(segments))
             if other[:shorter] == segments[:shorter]:
@@ -331,13 +331,13 @@ def plan_update(
             raise InvalidCondition(
                 f"expected an update action such as Model.f.set(v), got {action!r}"
             )
-        if action.path.model is not schema.model and not issubclass(
-            schema.model, action.path.model
+        if action.path._model is not schema.model and not issubclass(
+            schema.model, action.path._model
         ):
             raise InvalidCondition(f"{action.path} is not a field of {schema.name}")
-        if action.path.field is not None and action.path.field.key:
+        if action.path._field is not None and action.path._field.key:
             raise InvalidCondition(f"{action.path}: key attributes cannot be updated")
-    if schema.version is not None and not any(a.path.field is schema.version for a in actions):
+    if schema.version is not None and not any(a.path._field is schema.version for a in actions):
         path = schema.paths[schema.version.name]
         actions.append(
             Action("SET", path, Arithmetic(_IfMissingZero(path), "+", _Value({"N": "1"})))
@@ -368,5 +368,5 @@ class _IfMissingZero(_Value):
         super().__init__({"N": "0"})
         self.path = path
 
-    def render(self, r: Renderer) -> str:
+    def _render(self, r: Renderer) -> str:
         return f"if_not_exists({r.path(self.path)}, {r.value(self.wire)})"

@@ -105,7 +105,7 @@ def _model_and_index(target: Any) -> tuple[Any, IndexSpec | None]:
 def _check_paths(schema: ModelSchema, condition: Condition, what: str) -> list[Path]:
     paths = list(condition.paths())
     for path in paths:
-        if not (path.model is schema.model or issubclass(schema.model, path.model)):
+        if not (path._model is schema.model or issubclass(schema.model, path._model)):
             raise InvalidQuery(f"{what} uses {path}, which is not a field of {schema.name}")
     return paths
 
@@ -128,19 +128,19 @@ def _key_condition(
     hash_parts, range_parts = [], []
     for part in parts:
         subject = _subject(part)
-        if subject is None or len(subject.segments) != 1 or subject.field is None:
+        if subject is None or len(subject._segments) != 1 or subject._field is None:
             raise InvalidQuery(
                 f"key condition on {where}: {part!r} is not allowed; use == on the hash key "
                 f"({hash_spec.name}) and optionally one of == < <= > >= between begins_with on "
                 f"the range key" + (f" ({range_spec.name})" if range_spec else "")
             )
-        if subject.field is hash_spec:
+        if subject._field is hash_spec:
             if not (isinstance(part, Compare) and part.op == "=") or _has_path_value(part):
                 raise InvalidQuery(
                     f"key condition on {where}: the hash key {hash_spec.name} takes == only"
                 )
             hash_parts.append(part)
-        elif range_spec is not None and subject.field is range_spec:
+        elif range_spec is not None and subject._field is range_spec:
             if isinstance(part, Compare) and part.op == "<>":
                 raise InvalidQuery(f"key condition on {where}: != is not allowed on the range key")
             if _has_path_value(part):
@@ -148,7 +148,7 @@ def _key_condition(
             range_parts.append(part)
         else:
             raise InvalidQuery(
-                f"key condition on {where}: {subject.field.name} is not a key of {where}; "
+                f"key condition on {where}: {subject._field.name} is not a key of {where}; "
                 "put it in filter="
             )
     if len(hash_parts) != 1:
@@ -233,9 +233,9 @@ class _Search(Generic[M]):
             paths = _check_paths(schema, filter, "the filter")
             if key is not None:
                 for path in paths:
-                    if path.field is not None and path.field in (hash_spec, range_spec):
+                    if path._field is not None and path._field in (hash_spec, range_spec):
                         raise InvalidQuery(
-                            f"{where}: the filter uses key attribute {path.field.name}; "
+                            f"{where}: the filter uses key attribute {path._field.name}; "
                             "key attributes belong in key="
                         )
             request["FilterExpression"] = render_condition(filter, r)
@@ -297,14 +297,14 @@ class _Search(Generic[M]):
         schema = self._schema
         if isinstance(entry, Path):
             if (
-                entry.field is None
-                or len(entry.segments) != 1
-                or (entry.model is not schema.model and not issubclass(schema.model, entry.model))
+                entry._field is None
+                or len(entry._segments) != 1
+                or (entry._model is not schema.model and not issubclass(schema.model, entry._model))
             ):
                 raise InvalidQuery(
                     f"{self._where}: projection takes fields of {schema.name}, not {entry}"
                 )
-            return entry.field
+            return entry._field
         if isinstance(entry, str):
             spec = schema.fields.get(entry) or schema.by_wire.get(entry)
             if spec is None:
