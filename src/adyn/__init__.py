@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .batch import Batch
-    from .codecs import Timestamp
+    from .codecs import Codec, Timestamp
     from .engine import Engine
     from .errors import (
         AdynError,
@@ -63,6 +63,7 @@ _LAZY = {
     "BatchIncomplete": ".errors",
     "CallEvent": ".events",
     "CancellationReason": ".errors",
+    "Codec": ".codecs",
     "Condition": ".expressions",
     "ConstraintViolation": ".errors",
     "ConsumedCapacity": ".events",
@@ -124,6 +125,7 @@ __all__ = [
     "BatchIncomplete",
     "CallEvent",
     "CancellationReason",
+    "Codec",
     "Condition",
     "ConstraintViolation",
     "ConsumedCapacity",

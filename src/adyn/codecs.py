@@ -17,13 +17,15 @@ import types
 import typing
 import uuid
 from collections.abc import Callable, Mapping
-from decimal import Context, Decimal
-from typing import Any, Literal, Union, get_args, get_origin
+from decimal import Context, Decimal, InvalidOperation
+from typing import Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel
+from pydantic import BaseModel, GetCoreSchemaHandler
+from pydantic.errors import PydanticSchemaGenerationError
 from pydantic.fields import FieldInfo
+from pydantic_core import core_schema
 
-__all__ = ["CodecError", "FieldCodec", "Timestamp", "compile_codec"]
+__all__ = ["Codec", "CodecError", "DynamoType", "FieldCodec", "Timestamp", "compile_codec"]
 
 Wire = dict[str, Any]
 
@@ -46,8 +48,83 @@ class Timestamp:
         return "Timestamp()"
 
 
+T = TypeVar("T")
+
+DynamoType = Literal["S", "N", "B", "BOOL", "L", "M", "SS", "NS", "BS"]
+DYNAMO_TYPES: tuple[str, ...] = get_args(DynamoType)
+
+_FORMS = {
+    "S": "a str",
+    "N": "an int, a Decimal or a str holding a number",
+    "B": "bytes",
+    "BOOL": "a bool",
+    "L": "a list",
+    "M": "a dict with str keys",
+    "SS": "a set of str",
+    "NS": "a set of numbers (int, Decimal or str)",
+    "BS": "a set of bytes",
+}
+
+
+class Codec(Generic[T]):
+    """Stores a custom type as a DynamoDB type: `Annotated[Money, Codec("S", encode=str,
+    decode=Money.parse)]`.
+
+    `dynamo_type` is the DynamoDB type tag: "S", "N", "B", "BOOL", "L", "M", "SS", "NS" or "BS".
+    `encode` turns a value into the Python form of that type: a `str` for "S"; an `int`, a
+    `Decimal` or a `str` holding a number for "N"; `bytes` for "B"; a `bool`; a `list` or a `dict`
+    of plain values for "L" and "M"; a set of `str`, of numbers or of `bytes` for "SS", "NS" and
+    "BS". `decode` is the inverse; it receives numbers as `int` when they are integral, else as
+    `Decimal`. A field with a codec can be a key (S, N or B), and takes part in conditions (a
+    condition's value goes through `encode`), queries and streams.
+
+    For a type pydantic does not know, a model accepts instances of the type, or the stored form
+    (which `decode` turns into one), and serializes to JSON through `encode`.
+    """
+
+    __slots__ = ("decode", "dynamo_type", "encode")
+
+    def __init__(
+        self,
+        dynamo_type: DynamoType,
+        *,
+        encode: Callable[[T], Any],
+        decode: Callable[[Any], T],
+    ) -> None:
+        self.dynamo_type = dynamo_type
+        self.encode = encode
+        self.decode = decode
+
+    def __repr__(self) -> str:
+        return f"Codec({self.dynamo_type!r})"
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        try:
+            return handler(source)
+        except PydanticSchemaGenerationError:
+            pass
+        decode, form = self.decode, _FORM_CHECKS.get(self.dynamo_type)
+
+        def validate(value: Any) -> Any:
+            if isinstance(source, type) and isinstance(value, source):
+                return value
+            if form is not None and form(value):
+                return decode(value)
+            raise ValueError(f"expected {getattr(source, '__name__', source)}")
+
+        return core_schema.no_info_plain_validator_function(
+            validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                self.encode, when_used="json"
+            ),
+        )
+
+
 class FieldCodec:
-    """Encodes one Python type to a DynamoDB attribute value and back.
+    """Encodes one Python type to a DynamoDB attribute value and back (compiled per field;
+    users declare custom types with `Codec`).
 
     `wire_type` is the DynamoDB type tag ("S", "N", "B", "BOOL", "L", "M", "SS", "NS", "BS") or
     "" for codecs whose tag depends on the value. `element` is the codec of a set's, list's or
@@ -56,7 +133,16 @@ class FieldCodec:
     names of `INLINE_NAMES`; generated item decoders paste it in (see `_decoder.py`).
     """
 
-    __slots__ = ("decode", "element", "encode", "fields", "inline", "python_type", "wire_type")
+    __slots__ = (
+        "custom",
+        "decode",
+        "element",
+        "encode",
+        "fields",
+        "inline",
+        "python_type",
+        "wire_type",
+    )
 
     def __init__(
         self,
@@ -67,8 +153,10 @@ class FieldCodec:
         element: FieldCodec | None = None,
         fields: Mapping[str, tuple[str, FieldCodec]] | None = None,
         inline: str | None = None,
+        custom: Codec[Any] | None = None,
     ) -> None:
         self.wire_type = wire_type
+        self.custom = custom  # the user's `Codec` marker this codec applies, if any
         self.inline = inline
         self.encode = encode
         self.decode = decode
@@ -521,6 +609,9 @@ def missing_factory(info: FieldInfo, codec: FieldCodec) -> Callable[[], Any] | N
             return lambda: default
         return lambda: copy.deepcopy(default)
     if codec.wire_type in ("SS", "NS", "BS"):
+        if codec.custom is not None:
+            empty = codec.custom.decode
+            return lambda: empty(set())
         return frozenset if get_origin(codec.python_type) is frozenset else set
     return None
 
@@ -630,6 +721,144 @@ def _union_codec(members: list[FieldCodec], annotation: Any) -> FieldCodec:
     return FieldCodec(wire_type, encode, decode, annotation)
 
 
+# ---------------------------------------------------------------- custom types (Codec)
+
+
+def check_text(value: str) -> str:
+    """`value`, or CodecError if it cannot be sent as UTF-8 (a lone surrogate)."""
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            raise CodecError(
+                f"{value[:40]!r} holds a lone surrogate (at {exc.start}); DynamoDB text is UTF-8"
+            ) from None
+    return value
+
+
+def _form_number(value: Any) -> str:
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return number_text(value)
+    if isinstance(value, str):
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise CodecError(f"{value!r} is not a number") from None
+        return number_text(number)
+    raise _WrongForm
+
+
+class _WrongForm(Exception):
+    """A codec's `encode` returned something that is not the form of its DynamoDB type."""
+
+
+def _form_set(tag: str, member: Callable[[Any], Any]) -> Callable[[Any], Wire | None]:
+    def encode(value: Any) -> Wire | None:
+        if not isinstance(value, set | frozenset):
+            raise _WrongForm
+        if not value:
+            return None  # DynamoDB cannot store an empty set: the attribute is absent
+        return {tag: [member(v) for v in value]}
+
+    return encode
+
+
+def _form_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _WrongForm
+    return check_text(str(value))
+
+
+def _form_bytes(value: Any) -> str:
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise _WrongForm
+    return b64_text(value)
+
+
+def _form_bool(value: Any) -> Wire:
+    if value is True or value is False:
+        return {"BOOL": value}
+    raise _WrongForm
+
+
+def _form_list(value: Any) -> Wire | None:
+    if not isinstance(value, list | tuple):
+        raise _WrongForm
+    return _dynamic_encode(list(value))
+
+
+def _form_map(value: Any) -> Wire | None:
+    if not isinstance(value, Mapping):
+        raise _WrongForm
+    return _dynamic_encode(value)
+
+
+# DynamoDB type -> (the Python form as a wire value, the wire value as the Python form)
+_FORMS_CODED: dict[str, tuple[Callable[[Any], Wire | None], Callable[[Wire], Any]]] = {
+    "S": (lambda v: {"S": _form_text(v)}, lambda av: av["S"]),
+    "N": (lambda v: {"N": _form_number(v)}, lambda av: _dynamic_number(av["N"])),
+    "B": (lambda v: {"B": _form_bytes(v)}, lambda av: _b64(av["B"])),
+    "BOOL": (_form_bool, lambda av: av["BOOL"]),
+    "L": (_form_list, lambda av: [_dynamic_decode(v) for v in av["L"]]),
+    "M": (_form_map, lambda av: {k: _dynamic_decode(v) for k, v in av["M"].items()}),
+    "SS": (_form_set("SS", _form_text), lambda av: set(av["SS"])),
+    "NS": (_form_set("NS", _form_number), lambda av: {_dynamic_number(v) for v in av["NS"]}),
+    "BS": (_form_set("BS", _form_bytes), lambda av: {_b64(v) for v in av["BS"]}),
+}
+
+# What a model accepts as "the stored form" of a type pydantic does not know (see Codec).
+_FORM_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "S": lambda v: isinstance(v, str),
+    "N": lambda v: isinstance(v, int | Decimal) and not isinstance(v, bool),
+    "B": lambda v: isinstance(v, bytes),
+    "BOOL": lambda v: isinstance(v, bool),
+    "L": lambda v: isinstance(v, list),
+    "M": lambda v: isinstance(v, dict),
+    "SS": lambda v: isinstance(v, set | frozenset),
+    "NS": lambda v: isinstance(v, set | frozenset),
+    "BS": lambda v: isinstance(v, set | frozenset),
+}
+
+
+def _custom_codec(marker: Codec[Any], annotation: Any) -> FieldCodec:
+    tag = marker.dynamo_type
+    if tag not in _FORMS_CODED:
+        raise TypeError(
+            f"Codec({tag!r}): {tag!r} is not a DynamoDB type; use one of {', '.join(DYNAMO_TYPES)}"
+        )
+    if not callable(marker.encode) or not callable(marker.decode):
+        raise TypeError(f"Codec({tag!r}) needs callables for encode= and decode=")
+    user_encode, user_decode = marker.encode, marker.decode
+    to_wire, from_wire = _FORMS_CODED[tag]
+
+    def encode(value: Any) -> Wire | None:
+        try:
+            form = user_encode(value)
+        except Exception as exc:
+            raise CodecError(
+                f"Codec({tag!r}) encode raised {type(exc).__name__}: {exc} (value {value!r})"
+            ) from None
+        try:
+            return to_wire(form)
+        except _WrongForm:
+            raise CodecError(
+                f"Codec({tag!r}) encode returned {type(form).__name__} {form!r} for {value!r};"
+                f" a {tag} attribute needs {_FORMS[tag]}"
+            ) from None
+
+    def decode(av: Wire) -> Any:
+        form = from_wire(av)  # KeyError: the stored attribute has another type
+        try:
+            return user_decode(form)
+        except Exception as exc:
+            raise CodecError(
+                f"Codec({tag!r}) decode raised {type(exc).__name__}: {exc} (stored {form!r})"
+            ) from None
+
+    element = {"SS": STR, "NS": DECIMAL, "BS": BYTES, "L": DYNAMIC, "M": DYNAMIC}.get(tag)
+    return FieldCodec(tag, encode, decode, annotation, element=element, custom=marker)
+
+
 # ---------------------------------------------------------------- compile
 
 
@@ -663,6 +892,13 @@ def compile_codec(
     found: list[Any] = list(metadata or [])
     inner, _nullable, extra = unwrap_optional(annotation)
     found.extend(extra)
+    customs = [m for m in found if isinstance(m, Codec)]
+    if customs:
+        if len(customs) > 1:
+            raise TypeError(f"a field takes one Codec, not {len(customs)}")
+        if any(isinstance(m, Timestamp) for m in found):
+            raise TypeError("Timestamp() and Codec() cannot mark the same field")
+        return _custom_codec(customs[0], inner)
     if any(isinstance(m, Timestamp) for m in found):
         if inner is not dt.datetime:
             raise TypeError("Timestamp() marks a datetime field")

@@ -467,7 +467,7 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
             raise InvalidModel(name, field_name, f"cannot be stored in DynamoDB: {exc}") from None
         spec = FieldSpec(field_name, wire, codec, nullable)
         if field_name == ttl_name:
-            if codec.python_type is not dt.datetime:
+            if codec.python_type is not dt.datetime or codec.custom is not None:
                 raise InvalidModel(name, field_name, "the TTL field must be a datetime")
             spec.codec = TIMESTAMP  # DynamoDB only expires items with epoch seconds
         is_hash = any(isinstance(m, HashKey) for m in markers)
