@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from ._decoder import compile_values_decoder
@@ -35,7 +36,16 @@ __all__ = ["FieldSpec", "IndexSpec", "ItemState", "ModelSchema", "compile_model"
 Wire = dict[str, Any]
 
 _META_OPTIONS = frozenset(
-    {"table_name", "billing", "read_units", "write_units", "stream", "ttl", "abstract"}
+    {
+        "table_name",
+        "billing",
+        "read_units",
+        "write_units",
+        "stream",
+        "ttl",
+        "abstract",
+        "validate_on_load",
+    }
 )
 _STREAM_VIEWS = {
     None: None,
@@ -110,6 +120,10 @@ class ModelSchema:
     indexes: dict[str, IndexSpec]
     paths: dict[str, Path] = field(default_factory=dict)
     by_wire: dict[str, FieldSpec] = field(default_factory=dict)
+    validate_on_load: bool = False
+    # fields a stored item must hold (no default, not optional, not a set): strict loading
+    required: frozenset[str] = frozenset()
+    _required_in: dict[frozenset[str], frozenset[str]] = field(default_factory=dict)
     _decode_plan: list[tuple[str, str, Callable[[Wire], Any]]] = field(default_factory=list)
     _values_of: Callable[[Wire], dict[str, Any]] = field(default=dict)
     _defaults: list[tuple[str, Callable[[], Any]]] = field(default_factory=list)
@@ -177,8 +191,11 @@ class ModelSchema:
     # ------------------------------------------------------------ decode
 
     def decode_item(self, item: Wire, projected: frozenset[str] | None = None) -> Any:
-        """Build a model object from a wire item without re-validating it.
+        """Build a model object from a wire item without re-validating it (unless
+        `Meta.validate_on_load`).
 
+        A stored item that lacks a required field, or holds an attribute of the wrong DynamoDB
+        type, is an `InvalidItem` naming the model, the field and the key.
         `projected`: when only some fields were read, the names of those fields; the others
         stay unset (reading them raises AttributeError) and `save` never touches them.
         """
@@ -186,6 +203,20 @@ class ModelSchema:
             values = self._values_of(item)
         except Exception:
             values = self._careful_values(item)
+        # the happy path costs one comparison: every field is there
+        if len(values) != len(self.fields):
+            required = self.required if projected is None else self._required_of(projected)
+            if not values.keys() >= required:
+                missing = sorted(required - values.keys())[0]
+                raise InvalidItem(
+                    self.name,
+                    missing,
+                    f"the stored item {self.describe_key(item)} has no "
+                    f"{self.fields[missing].wire!r} attribute, and the field is required",
+                    key=self.item_key(item),
+                )
+        if self.validate_on_load and projected is None:
+            return self._validated(item, values)
         fields_set = set(values)
         if projected is None:
             for name, make in self._defaults:
@@ -204,6 +235,47 @@ class ModelSchema:
         object.__setattr__(obj, "__pydantic_private__", private)
         return obj
 
+    def _required_of(self, projected: frozenset[str]) -> frozenset[str]:
+        required = self._required_in.get(projected)
+        if required is None:
+            required = self._required_in[projected] = self.required & projected
+        return required
+
+    def _validated(self, item: Wire, values: dict[str, Any]) -> Any:
+        """`Meta.validate_on_load`: the object as pydantic validates it (validators run)."""
+        try:
+            obj = self.model.model_validate(values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = first.get("loc") or ()
+            name = str(loc[0]) if loc and str(loc[0]) in self.fields else None
+            raise InvalidItem(
+                self.name,
+                name,
+                f"the stored item {self.describe_key(item)} fails validation: {first['msg']}",
+                key=self.item_key(item),
+            ) from None
+        private = obj.__pydantic_private__
+        if private is None:
+            object.__setattr__(obj, "__pydantic_private__", {"_adyn_state": ItemState(item)})
+        else:
+            private["_adyn_state"] = ItemState(item)
+        return obj
+
+    def item_key(self, item: Wire) -> dict[str, Any] | None:
+        """`{key field: value}` of a stored item, or None when its key does not decode."""
+        try:
+            return self.decode_key(item)
+        except Exception:
+            return None
+
+    def describe_key(self, item: Wire) -> str:
+        """A stored item's key as text for messages (`forum='f', id=...`)."""
+        key = self.item_key(item)
+        if key is None:
+            key = {s.wire: item.get(s.wire) for s in self.key_fields}
+        return "(" + ", ".join(f"{k}={v!r}" for k, v in key.items()) + ")"
+
     def _careful_values(self, item: Wire) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for name, wire, dec in self._decode_plan:
@@ -216,11 +288,19 @@ class ModelSchema:
                 codec = self.fields[name].codec if name in self.fields else None
                 wanted = (codec.wire_type if codec else None) or "dynamic"
                 raise InvalidItem(
-                    self.name, name, f"stored value {av!r} is not of DynamoDB type {wanted}"
+                    self.name,
+                    name,
+                    f"the stored item {self.describe_key(item)} holds {av!r}, which is not of "
+                    f"DynamoDB type {wanted}",
+                    key=self.item_key(item),
                 ) from None
             except (CodecError, ValueError, TypeError, ArithmeticError) as exc:
                 raise InvalidItem(
-                    self.name, name, f"stored value {av!r} does not fit the field: {exc}"
+                    self.name,
+                    name,
+                    f"the stored item {self.describe_key(item)} holds {av!r}, which does not "
+                    f"fit the field: {exc}",
+                    key=self.item_key(item),
                 ) from None
         return values
 
@@ -242,15 +322,15 @@ class ModelSchema:
     def decode_returned(self, item: Wire | None) -> Any:
         """The object of an item DynamoDB sent back with an error; None if none came back.
 
-        A stored item that does not fit the model is passed over (None): the error it came
-        with is what the caller needs to see.
+        A stored item that does not fit the model gives its `InvalidItem` instead: the error the
+        item came with is raised as usual, and reading its `.item` raises this one.
         """
         if not item:
             return None
         try:
             return self.decode_item(item)
-        except InvalidItem:
-            return None
+        except InvalidItem as exc:
+            return exc
 
     def decode_key(self, key: Wire) -> dict[str, Any]:
         """`{field name: Python value}` of a wire key."""
@@ -495,6 +575,8 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
                 raise InvalidModel(name, field_name, f"two Version fields ({version.name})")
             spec.version, version = True, spec
         spec.missing = missing_factory(info, spec.codec)
+        if spec.missing is None and nullable:
+            spec.missing = _none  # stored as no attribute: loads as None
         specs[field_name] = spec
 
     if hash_key is None:
@@ -555,6 +637,11 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
         raise InvalidModel(name, None, "DynamoDB allows at most 20 global indexes")
 
     schema.by_wire = {s.wire: s for s in specs.values()}
+    schema.required = frozenset(s.name for s in specs.values() if s.missing is None)
+    validate_on_load = options.get("validate_on_load", False)
+    if not isinstance(validate_on_load, bool):
+        raise InvalidModel(name, None, "Meta.validate_on_load is True or False")
+    schema.validate_on_load = validate_on_load
     schema.paths = {s.name: Path(cls, s, (s.wire,), s.codec) for s in specs.values()}
     schema._decode_plan = [(s.name, s.wire, s.codec.decode) for s in specs.values()]
     schema._values_of = compile_values_decoder([(s.name, s.wire, s.codec) for s in specs.values()])
@@ -565,6 +652,10 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
         if k != "_adyn_state"
     }
     return schema
+
+
+def _none() -> None:
+    return None
 
 
 def _check_key_field(model: str, field_name: str, spec: FieldSpec, nullable: bool) -> None:
