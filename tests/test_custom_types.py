@@ -230,7 +230,7 @@ def test_custom_types_round_trip_through_the_codec(**fields: Any) -> None:
     entry = Ledger(**fields)
     item = schema.encode_item(entry)
     assert schema.decode_item(item) == entry
-    assert schema.key_identity(schema.key_of(entry)) == (entry.account, entry.day)
+    assert schema.decode_key(schema.key_of(entry)) == {"account": entry.account, "day": entry.day}
 
 
 # ---------------------------------------------------------------- streams
