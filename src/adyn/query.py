@@ -9,16 +9,19 @@ so no task outlives that step.
 
 from __future__ import annotations
 
+import binascii
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 import orjson
 
 from ._concurrency import Ahead, run_bounded
 from ._context import Context
+from .codecs import CodecError, check_text, number_text
 from .errors import InvalidQuery, MultipleResults, NotFound
 from .events import ConsumedCapacity, consumed_by_table, total
 from .expressions import (
@@ -62,31 +65,48 @@ def encode_token(positions: Sequence[Wire | str | None]) -> str:
     return orjson.dumps({"v": _TOKEN_VERSION, "p": list(positions)}).decode()
 
 
-def decode_token(token: str, segments: int) -> list[Wire | str | None]:
+def decode_token(
+    token: Any, segments: int, key_specs: Sequence[FieldSpec] = ()
+) -> list[Wire | str | None]:
+    """The positions of a `start=` token, checked against the search before anything is sent:
+    one per segment, each a key holding exactly the search's key attributes (`key_specs`), each
+    of its DynamoDB type and a value DynamoDB could have returned."""
     try:
+        if not isinstance(token, str):
+            raise TypeError(f"a token is a str, not {type(token).__name__}")
         data = orjson.loads(token)
-        if data.get("v") != _TOKEN_VERSION:
+        if not isinstance(data, dict) or data.get("v") != _TOKEN_VERSION:
             raise ValueError("unknown token version")
         positions = data["p"]
-        if len(positions) != segments:
-            raise ValueError(f"token is for {len(positions)} segment(s), not {segments}")
+        if not isinstance(positions, list) or len(positions) != segments:
+            raise ValueError(f"token is not for {segments} segment(s)")
         for p in positions:
-            if not (p is None or p == _DONE or _is_wire_key(p)):
-                raise ValueError(f"not a position: {p!r}")
+            if not (p is None or p == _DONE or _is_position(p, key_specs)):
+                raise ValueError(f"not a position of this search: {p!r}")
         return list(positions)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
         raise InvalidQuery(f"start= is not a token of this search: {exc}") from None
 
 
-def _is_wire_key(value: Any) -> bool:
-    """A dict of attribute name -> one DynamoDB scalar key value ({"S"|"N"|"B": str})."""
-    if not isinstance(value, dict) or not value:
+def _is_position(value: Any, key_specs: Sequence[FieldSpec]) -> bool:
+    """A wire key of exactly the search's key attributes, each a valid value of its type."""
+    if not isinstance(value, dict) or len(value) != len(key_specs):
         return False
-    for name, av in value.items():
-        if not isinstance(name, str) or not isinstance(av, dict) or len(av) != 1:
+    for spec in key_specs:
+        av = value.get(spec.wire)
+        if not isinstance(av, dict) or len(av) != 1:
             return False
         ((tag, raw),) = av.items()
-        if tag not in ("S", "N", "B") or not isinstance(raw, str):
+        if tag != spec.codec.wire_type or not isinstance(raw, str) or not raw:
+            return False
+        try:
+            if tag == "S":
+                check_text(raw)
+            elif tag == "N":
+                number_text(Decimal(raw))
+            else:
+                binascii.a2b_base64(raw, strict_mode=True)
+        except (CodecError, ArithmeticError, ValueError):
             return False
     return True
 
@@ -228,6 +248,11 @@ class _Search(Generic[M]):
         hash_spec = index.hash_key if index else schema.hash_key
         range_spec = index.range_key if index else schema.range_key
         self._key_specs = self._position_specs(schema, index)
+        if key is None and self.operation == "Query":
+            raise InvalidQuery(
+                f"{where}: a query needs a key condition (key={schema.name}."
+                f"{hash_spec.name} == value); scan() reads without one"
+            )
         if key is not None:
             condition = _key_condition(schema, key, hash_spec, range_spec, where)
             request["KeyConditionExpression"] = render_condition(condition, r)
@@ -252,7 +277,11 @@ class _Search(Generic[M]):
             request["Limit"] = page_size
         r.into(request)
         self._request = request
-        self._start = decode_token(start, self._segments) if start else None
+        self._start = (
+            None
+            if start is None or start == ""
+            else decode_token(start, self._segments, self._key_specs)
+        )
 
     @staticmethod
     def _position_specs(schema: ModelSchema, index: IndexSpec | None) -> list[FieldSpec]:
