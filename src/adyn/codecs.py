@@ -232,12 +232,38 @@ def b64_text(value: bytes | bytearray | memoryview) -> str:
     return binascii.b2a_base64(value, newline=False).decode("ascii")
 
 
+def check_text(value: str) -> str:
+    """`value`, or CodecError if it cannot be sent as UTF-8 (a lone surrogate)."""
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            raise CodecError(
+                f"{value[:40]!r} holds a lone surrogate (at {exc.start}); DynamoDB text is UTF-8"
+            ) from None
+    return value
+
+
 def _enc_str(value: Any) -> Wire:
     if type(value) is not str:
         if isinstance(value, str) and not isinstance(value, enum.Enum):
-            return {"S": str(value)}
+            return {"S": check_text(str(value))}
         raise CodecError(f"expected str, got {type(value).__name__} {value!r}")
+    if not value.isascii():
+        check_text(value)
     return {"S": value}
+
+
+def _enc_int(value: Any) -> Wire:
+    # pydantic does not validate assignments: a float set on an int field after construction
+    # would be stored and then make the item unreadable as the model
+    if type(value) is int:
+        if -_INT_FAST < value < _INT_FAST:
+            return {"N": str(value)}
+        return {"N": number_text(value)}
+    if isinstance(value, int) and not isinstance(value, bool):
+        return {"N": number_text(int(value))}
+    raise CodecError(f"expected int, got {type(value).__name__} {value!r}")
 
 
 def _enc_bool(value: Any) -> Wire:
@@ -317,7 +343,7 @@ UUID_ = _scalar("S", uuid.UUID, _enc_uuid, lambda av: uuid.UUID(av["S"]), "UUID(
 DATETIME = _scalar("S", dt.datetime, _enc_datetime, _dec_datetime, "_dec_datetime(@)")
 TIMESTAMP = _scalar("N", dt.datetime, _enc_timestamp, _dec_timestamp)
 DATE = _scalar("S", dt.date, _enc_date, lambda av: dt.date.fromisoformat(av["S"]))
-INT = _scalar("N", int, lambda v: {"N": number_text(v)}, _decode_int, "int(@['N'])")
+INT = _scalar("N", int, _enc_int, _decode_int, "int(@['N'])")
 FLOAT = _scalar(
     "N", float, lambda v: {"N": number_text(v)}, lambda av: float(av["N"]), "float(@['N'])"
 )
@@ -390,7 +416,7 @@ def _literal_codec(annotation: Any) -> FieldCodec:
         allowed_n = frozenset(options)
 
         def encode_n(value: Any) -> Wire:
-            if value not in allowed_n:
+            if isinstance(value, bool) or value not in allowed_n:
                 raise CodecError(f"{value!r} is not one of {sorted(allowed_n)}")
             return {"N": str(value)}
 
@@ -489,6 +515,7 @@ def _check_map_key(key: Any) -> None:
         raise CodecError(f"map keys must be str, got {type(key).__name__} {key!r}")
     if not key:
         raise CodecError("map keys cannot be empty (DynamoDB attribute names need a character)")
+    check_text(key)
 
 
 def _nullable_member(element: FieldCodec) -> Callable[[Any], Wire]:
@@ -625,7 +652,7 @@ def _dynamic_encode(value: Any) -> Wire | None:
     if isinstance(value, bool):
         return {"BOOL": value}
     if isinstance(value, str):
-        return {"S": value.value if isinstance(value, enum.Enum) else value}
+        return {"S": check_text(value.value if isinstance(value, enum.Enum) else value)}
     if isinstance(value, int | float | Decimal):
         return {"N": number_text(value)}
     if isinstance(value, bytes | bytearray | memoryview):
@@ -722,18 +749,6 @@ def _union_codec(members: list[FieldCodec], annotation: Any) -> FieldCodec:
 
 
 # ---------------------------------------------------------------- custom types (Codec)
-
-
-def check_text(value: str) -> str:
-    """`value`, or CodecError if it cannot be sent as UTF-8 (a lone surrogate)."""
-    if not value.isascii():
-        try:
-            value.encode()
-        except UnicodeEncodeError as exc:
-            raise CodecError(
-                f"{value[:40]!r} holds a lone surrogate (at {exc.start}); DynamoDB text is UTF-8"
-            ) from None
-    return value
 
 
 def _form_number(value: Any) -> str:

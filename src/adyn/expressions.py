@@ -9,10 +9,11 @@ text. Operators are checked against the field's DynamoDB type when the expressio
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from .codecs import DYNAMIC, INT, CodecError, FieldCodec, b64_text
-from .errors import InvalidCondition
+from .codecs import DYNAMIC, INT, CodecError, FieldCodec, b64_text, check_text, number_text
+from .errors import InvalidCondition, InvalidItem
 
 if TYPE_CHECKING:
     from .schema import FieldSpec
@@ -253,6 +254,10 @@ class Path(Operand):
             if codec.wire_type not in ("L", ""):
                 raise InvalidCondition(f"{self} is not a list; [{key}] cannot index it")
             return Path(self._model, self._field, (*self._segments, key), codec.element or DYNAMIC)
+        try:
+            check_text(key)
+        except (CodecError, AttributeError, TypeError):
+            raise InvalidCondition(f"{self}: {key!r} cannot name an attribute") from None
         if codec.fields is not None:
             entry = codec.fields.get(key)
             if entry is None:
@@ -276,44 +281,69 @@ class Path(Operand):
             )
 
     def _value(self, value: Any) -> Operand:
+        """A value to store in the field: exactly the field's type."""
         return _as_operand(value, self._codec, str(self))
+
+    def _compared(self, value: Any) -> Operand:
+        """A value to compare the field with: an int field compares with any number."""
+        if self._codec is INT and isinstance(value, float | Decimal):
+            try:
+                return _Value({"N": number_text(value)})
+            except CodecError as exc:
+                raise InvalidCondition(f"{self}: {exc}") from None
+        return _as_operand(value, self._codec, str(self))
+
+    def _empty(self, value: Any) -> bool:
+        """True when `value` is an empty value the field stores as no attribute (an empty set;
+        on a set field also `[]` and `{}`)."""
+        if not isinstance(value, set | frozenset | list | tuple | dict) or value:
+            return False
+        if self._codec.wire_type in ("SS", "NS", "BS"):
+            return True
+        try:
+            return self._codec.encode(value) is None
+        except CodecError:
+            return False
 
     # conditions -----------------------------------------------------------
 
     def __eq__(self, other: object) -> Condition:  # type: ignore[override]
-        if other is None:
+        if other is None or self._empty(other):
             return Path.not_exists(self)
-        return Compare("=", self, self._value(other))
+        return Compare("=", self, self._compared(other))
 
     def __ne__(self, other: object) -> Condition:  # type: ignore[override]
-        if other is None:
+        if other is None or self._empty(other):
             return Path.exists(self)
-        return Compare("<>", self, self._value(other))
+        return Compare("<>", self, self._compared(other))
 
     def __lt__(self, other: Any) -> Condition:
         self._check(_ORDERED, "<")
-        return Compare("<", self, self._value(other))
+        return Compare("<", self, self._compared(other))
 
     def __le__(self, other: Any) -> Condition:
         self._check(_ORDERED, "<=")
-        return Compare("<=", self, self._value(other))
+        return Compare("<=", self, self._compared(other))
 
     def __gt__(self, other: Any) -> Condition:
         self._check(_ORDERED, ">")
-        return Compare(">", self, self._value(other))
+        return Compare(">", self, self._compared(other))
 
     def __ge__(self, other: Any) -> Condition:
         self._check(_ORDERED, ">=")
-        return Compare(">=", self, self._value(other))
+        return Compare(">=", self, self._compared(other))
 
     def between(self, low: Any, high: Any) -> Condition:
         self._check(_ORDERED, "between")
-        return Between(self, self._value(low), self._value(high))
+        return Between(self, self._compared(low), self._compared(high))
 
     def _prefix(self, value: Any) -> Operand:
         # A prefix of a UUID or datetime stored as text is text, not a whole UUID/datetime.
         if self._codec.wire_type == "S" and isinstance(value, str):
-            return _Value({"S": value})
+            try:
+                return _Value({"S": check_text(value)})
+            except CodecError as exc:
+                raise InvalidCondition(f"{self}: {exc}") from None
         if self._codec.wire_type == "B" and isinstance(value, bytes):
             return _Value({"B": b64_text(value)})
         return self._value(value)
@@ -331,7 +361,7 @@ class Path(Operand):
         return Function("contains", self, operand)
 
     def in_(self, values: Iterable[Any]) -> Condition:
-        operands = [self._value(v) for v in values]
+        operands = [self._compared(v) for v in values]
         if not operands:
             raise InvalidCondition(f"{self}: in_() needs at least one value")
         if len(operands) > 100:
@@ -395,6 +425,15 @@ class Path(Operand):
             raise InvalidCondition(f"{self}: {exc}") from None
         if wire is None:  # an empty set is stored as no attribute
             return Path.remove(self)
+        field = self._field
+        if field is not None and field.index_key and len(self._segments) == 1:
+            ((tag, raw),) = wire.items()
+            if tag in ("S", "B") and not raw:
+                raise InvalidItem(
+                    getattr(self._model, "__name__", "?"),
+                    field.name,
+                    "an index key value cannot be empty (set None to leave the index)",
+                )
         return Action("SET", self, _Value(wire))
 
     def set_if_missing(self, value: Any) -> Action:
