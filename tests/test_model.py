@@ -154,6 +154,38 @@ def test_subclasses_inherit_fields_keys_and_indexes_and_may_rename_the_table() -
     assert "more" in grand.fields and GrandChild.extra._model is GrandChild
 
 
+def test_a_subclass_may_redeclare_an_inherited_index_under_another_attribute() -> None:
+    class Base(Model):
+        class Meta:
+            table_name = "base_items"
+
+        pk: Annotated[str, HashKey()]
+        sk: Annotated[str, RangeKey()]
+        kind: str = ""
+        label: str = ""
+        by_kind = GlobalIndex(hash_key="kind", range_key="sk", name="gsi1")
+
+    class Child(Base):
+        extra: int = 0
+        gsi1 = GlobalIndex(hash_key="label", range_key="sk", projection="all")
+
+    base, child = schema_of(Base), schema_of(Child)
+    assert base.indexes["gsi1"].hash_key.name == "kind"
+    assert list(child.indexes) == ["gsi1"]
+    assert child.indexes["gsi1"].hash_key.name == "label"
+    assert child.indexes["gsi1"].projection == "ALL"
+    # both attributes name the redeclared index of the subclass
+    assert Child.gsi1.model is Child and Child.by_kind is Child.gsi1
+    assert Base.by_kind.model is Base
+    assert not child.fields["kind"].index_key and child.fields["label"].index_key
+
+    with pytest.raises(InvalidModel, match="two indexes named 'gsi1'"):
+
+        class Twice(Base):
+            one = GlobalIndex(hash_key="label", name="gsi1")
+            two = GlobalIndex(hash_key="kind", name="gsi1")
+
+
 def test_several_models_share_one_table() -> None:
     assert schema_of(Shared1).table_name == schema_of(Shared2).table_name == "shared"
 

@@ -179,14 +179,31 @@ def plan_save(
     sets: list[tuple[FieldSpec, Wire]] = []
     removes: list[FieldSpec] = []
     full: Wire = dict(key)
+    required = schema.required
     for spec in schema.fields.values():
-        if spec.key or spec.version or spec.name not in data:
+        if spec.key or spec.version:
+            continue
+        known = stored is not None and (loaded is None or spec.name in loaded)
+        if spec.name not in data:
+            # `del obj.field`: the attribute goes, as with None (fields a projection did not
+            # read are not in `data` either, and stay as stored)
+            if stored is None or known:
+                if spec.name in required:
+                    raise schema.unset_required(spec, obj)
+                if known and stored.get(spec.wire) is not None:  # type: ignore[union-attr]
+                    removes.append(spec)
             continue
         value = data[spec.name]
-        wire = None if value is None else schema.encode_value(spec, value, obj)
+        if value is None:
+            if spec.name in required:
+                raise schema.unset_required(spec, obj)
+            wire = None
+        else:
+            wire = schema.encode_value(spec, value, obj)
         if wire is not None:
+            if spec.index_key:
+                schema.check_index_value(spec, wire, obj)
             full[spec.wire] = wire
-        known = stored is not None and (loaded is None or spec.name in loaded)
         if known and _same(spec, stored.get(spec.wire), value, wire):  # type: ignore[union-attr]
             continue
         if wire is None:
@@ -318,11 +335,17 @@ def _check_overlaps(schema: ModelSchema, actions: Sequence[Action]) -> None:
 def plan_update(
     schema: ModelSchema,
     table: str,
-    key: dict[str, Any],
+    key: dict[str, Any] | None,
     actions: Sequence[Action],
     condition: Any = None,
+    obj: Any = None,
 ) -> WritePlan:
-    wire_key = schema.key_from_values(key)
+    """UpdateItem of update actions, by key (`key`) or for a loaded object (`obj`).
+
+    For an object, the item must exist and a `Version` field is checked against the object's
+    and incremented; without one (the key form), a version is incremented unchecked.
+    """
+    wire_key = schema.key_of(obj) if obj is not None else schema.key_from_values(key or {})
     actions = list(actions)
     if not actions:
         raise InvalidCondition(f"{schema.name}: update() needs at least one action")
@@ -337,7 +360,20 @@ def plan_update(
             raise InvalidCondition(f"{action.path} is not a field of {schema.name}")
         if action.path._field is not None and action.path._field.key:
             raise InvalidCondition(f"{action.path}: key attributes cannot be updated")
-    if schema.version is not None and not any(a.path._field is schema.version for a in actions):
+    touches_version = any(a.path._field is schema.version for a in actions)
+    checks: list[Condition | None] = [_user_condition(condition)]
+    if obj is not None:
+        if touches_version:
+            raise InvalidCondition(
+                f"{schema.name}: update(obj) checks and increments the Version field itself; "
+                "leave it out of the actions"
+            )
+        checks.append(Path.exists(schema.paths[schema.hash_key.name]))
+        version_cond, bump = _version_parts(schema, obj)
+        if bump is not None:
+            checks.append(version_cond)
+            actions.append(Action("SET", schema.paths[bump[0].name], _Value({"N": str(bump[1])})))
+    elif schema.version is not None and not touches_version:
         path = schema.paths[schema.version.name]
         actions.append(
             Action("SET", path, Arithmetic(_IfMissingZero(path), "+", _Value({"N": "1"})))
@@ -349,14 +385,14 @@ def plan_update(
         "Key": wire_key,
         "UpdateExpression": render_actions(actions, r),
     }
-    cond = _user_condition(condition)
+    cond = all_of(checks)
     if cond is not None:
         _add_condition(request, cond, r)
     r.into(request)
     idempotent = cond is None and all(
         a.kind == "REMOVE" or (a.kind == "SET" and isinstance(a.value, _Value)) for a in actions
     )
-    return WritePlan(request, idempotent, lambda: None, None)
+    return WritePlan(request, idempotent, lambda: None, obj)
 
 
 class _IfMissingZero(_Value):

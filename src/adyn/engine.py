@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from . import _bind
 from ._calls import STREAMS, Caller
@@ -15,7 +15,7 @@ from ._concurrency import run_bounded
 from ._context import Context
 from ._transport import AioTransport
 from ._writes import WritePlan, plan_delete, plan_save, plan_update
-from .batch import Batch, load_objects
+from .batch import Batch, fill, load_objects
 from .errors import (
     ConditionalCheckFailedError,
     ConstraintViolation,
@@ -335,20 +335,61 @@ class Engine:
         obj: M = schema.decode_item(item)
         return obj
 
+    @overload
     async def update(
         self,
-        model: type[M],
+        target: M,
+        key: None = None,
+        actions: Sequence[Action] = (),
+        condition: Condition | None = None,
+    ) -> M: ...
+
+    @overload
+    async def update(
+        self,
+        target: type[M],
         key: dict[str, Any],
         actions: Sequence[Action],
         condition: Condition | None = None,
-    ) -> M:
-        """Apply update actions to one item and return the item as it is afterwards."""
-        schema, table = self._bound(model)
+    ) -> M: ...
+
+    async def update(
+        self,
+        target: Any,
+        key: Any = None,
+        actions: Sequence[Action] = (),
+        condition: Condition | None = None,
+    ) -> Any:
+        """Apply update actions to one item and return the item as it is afterwards.
+
+        - `await engine.update(Post, {"forum": f, "id": i}, [Post.views.add(1)])`: by key; a
+          new object of the stored item is returned.
+        - `await engine.update(post, actions=[Post.views.add(1)])`: for a loaded object: the
+          item must exist, a `Version` field is checked and incremented, and `post` is refreshed
+          in place from the stored result and returned.
+        """
+        if isinstance(target, Model):
+            if key is not None:
+                raise InvalidArgument(
+                    "update(obj, ...) takes the key from the object: pass the actions as "
+                    "actions=[...]"
+                )
+            schema, table = self._bound(type(target))
+            plan = plan_update(schema, table, None, actions, condition, obj=target)
+            plan.request["ReturnValues"] = "ALL_NEW"
+            response = await self._send_write("UpdateItem", plan, schema)
+            fill(target, schema, response.get("Attributes") or {})
+            return target
+        if key is None:
+            raise InvalidArgument(
+                "update(Model, key, actions) needs the key as a dict of key fields, or pass a "
+                "loaded object: update(obj, actions=[...])"
+            )
+        schema, table = self._bound(target)
         plan = plan_update(schema, table, key, actions, condition)
         plan.request["ReturnValues"] = "ALL_NEW"
         response = await self._send_write("UpdateItem", plan, schema)
-        obj: M = schema.decode_item(response.get("Attributes") or {})
-        return obj
+        return schema.decode_item(response.get("Attributes") or {})
 
     async def load(self, *objs: Model, consistent: bool = False) -> None:
         """Fill objects from their stored items by key (BatchGetItem, 100 keys a request).

@@ -68,6 +68,7 @@ class FieldSpec:
     key: str | None = None  # "hash" | "range" | None
     version: bool = False
     missing: Callable[[], Any] | None = None  # value for a field absent from a stored item
+    index_key: bool = False  # a key of a secondary index (and not of the table)
 
 
 @dataclass(eq=False)
@@ -179,14 +180,40 @@ class ModelSchema:
         data = obj.__dict__
         item = self.key_of(obj)
         for spec in self.fields.values():
-            if spec.key is not None or spec.name not in data:
+            if spec.key is not None:
                 continue
-            value = data[spec.name]
-            if value is not None:
-                wire = self.encode_value(spec, value, obj)
-                if wire is not None:
-                    item[spec.wire] = wire
+            value = data.get(spec.name)
+            if value is None:
+                if spec.name in self.required:
+                    raise self.unset_required(spec, obj)
+                continue
+            wire = self.encode_value(spec, value, obj)
+            if wire is not None:
+                if spec.index_key:
+                    self.check_index_value(spec, wire, obj)
+                item[spec.wire] = wire
         return item
+
+    def unset_required(self, spec: FieldSpec, obj: Any) -> InvalidItem:
+        """The error for a required field with no value (deleted, or set to None)."""
+        return InvalidItem(
+            self.name,
+            spec.name,
+            "a required field has no value (deleted or set to None); an item without it "
+            "could not be loaded",
+            obj,
+        )
+
+    def check_index_value(self, spec: FieldSpec, wire: Wire, obj: Any) -> None:
+        """InvalidItem for an empty index key value (DynamoDB refuses it; None leaves the index)."""
+        ((tag, raw),) = wire.items()
+        if tag in ("S", "B") and not raw:
+            raise InvalidItem(
+                self.name,
+                spec.name,
+                "an index key value cannot be empty (set None to leave the index)",
+                obj,
+            )
 
     # ------------------------------------------------------------ decode
 
@@ -614,19 +641,30 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
         indexes={},
     )
 
-    # indexes: found anywhere in the MRO, re-bound to this class
+    # indexes: found anywhere in the MRO, re-bound to this class. A class may redeclare an
+    # inherited index (same DynamoDB name) under another attribute: the nearest declaration
+    # wins, and the inherited attribute names the same index.
     seen: set[str] = set()
+    inherited: list[tuple[str, str]] = []
     for klass in cls.__mro__:
+        own: set[str] = set()
         for attr, value in list(vars(klass).items()):
             if attr in seen or not isinstance(value, _Index):
                 continue
             seen.add(attr)
+            index_name = value.name or attr
+            if index_name in own:
+                raise InvalidModel(name, attr, f"two indexes named {index_name!r}")
+            own.add(index_name)
+            if index_name in schema.indexes:
+                inherited.append((attr, index_name))
+                continue
             bound = value._bound(cls, attr)
             index = _compile_index(schema, bound)
-            if index.name in schema.indexes:
-                raise InvalidModel(name, attr, f"two indexes named {index.name!r}")
             schema.indexes[index.name] = index
             type.__setattr__(cls, attr, bound)
+    for attr, index_name in inherited:
+        type.__setattr__(cls, attr, schema.indexes[index_name].index)
     if len([i for i in schema.indexes.values() if i.kind == "local"]) > 5:
         raise InvalidModel(name, None, "DynamoDB allows at most 5 local indexes")
     if len([i for i in schema.indexes.values() if i.kind == "global"]) > 20:
@@ -692,6 +730,9 @@ def _compile_index(schema: ModelSchema, index: _Index) -> IndexSpec:
 
     table_keys = {s.wire for s in schema.key_fields}
     index_keys = {hash_spec.wire} | ({range_spec.wire} if range_spec else set())
+    for spec in (hash_spec, range_spec):
+        if spec is not None and spec.key is None:
+            spec.index_key = True
     keys = table_keys | index_keys
     projection = index.projection
     include: tuple[str, ...] = ()
