@@ -351,6 +351,7 @@ CONNECTION_LOST = "ConnectionLost"  # the connection broke after the request wen
 READ_TIMEOUT = "ReadTimeout"  # no answer in time after the request went out
 MALFORMED_RESPONSE = "MalformedResponse"  # an answer that is not DynamoDB's JSON
 CRC32_CHECK_FAILED = "CRC32CheckFailed"  # the answer was damaged on the way
+CREDENTIALS_UNAVAILABLE = "CredentialsUnavailable"  # no credentials could be had: nothing sent
 
 _THROTTLING = (
     "ProvisionedThroughputExceededException",
@@ -383,6 +384,7 @@ SERVICE_ERRORS: dict[str, tuple[type[DynamoError], Retry, bool]] = {
     READ_TIMEOUT: (DynamoError, Retry.UNKNOWN, False),
     MALFORMED_RESPONSE: (DynamoError, Retry.UNKNOWN, False),
     CRC32_CHECK_FAILED: (DynamoError, Retry.UNKNOWN, False),
+    CREDENTIALS_UNAVAILABLE: (DynamoError, Retry.REJECTED, False),
 }
 
 
