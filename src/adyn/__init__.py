@@ -42,10 +42,11 @@ if TYPE_CHECKING:
         TableMismatch,
         Throttled,
         TransactionCanceled,
+        UniqueViolation,
     )
     from .events import CallEvent, ConsumedCapacity
     from .expressions import Action, Condition, Path
-    from .model import GlobalIndex, HashKey, LocalIndex, Model, RangeKey, Version
+    from .model import GlobalIndex, HashKey, LocalIndex, Model, RangeKey, Unique, Version
     from .paths import F
     from .query import Page, Query, Scan
     from .retry import RetryPolicy
@@ -102,6 +103,8 @@ _LAZY = {
     "Timestamp": ".codecs",
     "TransactionCanceled": ".errors",
     "Transport": ".transport",
+    "Unique": ".model",
+    "UniqueViolation": ".errors",
     "Version": ".model",
     "WriteTransaction": ".transactions",
 }
@@ -165,6 +168,8 @@ __all__ = [
     "Timestamp",
     "TransactionCanceled",
     "Transport",
+    "Unique",
+    "UniqueViolation",
     "Version",
     "WriteTransaction",
 ]

@@ -8,10 +8,11 @@ the object once the write succeeded.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from ._unique import Guard, guard_writes, known_condition
 from .errors import InvalidCondition, InvalidItem
 from .expressions import (
     Action,
@@ -42,6 +43,18 @@ class WritePlan:
     idempotent: bool
     done: Callable[[], None]
     obj: Any = None
+    # guard writes that go in the same transaction (`Unique()` fields; see _unique.py)
+    guards: list[Guard] = field(default_factory=list)
+    guard: Guard | None = None  # set on the plan of a guard write itself
+
+
+def guard_plan(guard: Guard, obj: Any) -> WritePlan:
+    """A guard write as a plan of its own (an entry of a transaction)."""
+    return WritePlan(guard.request, False, _nothing, obj, guard=guard)
+
+
+def _nothing() -> None:
+    return None
 
 
 def state_of(obj: Any) -> ItemState | None:
@@ -220,6 +233,11 @@ def plan_save(
     version_cond, bump = _version_parts(schema, obj)
     user_cond = _user_condition(condition)
     atomic_cond = _atomic_condition(schema, obj, state) if atomic else None
+    unique_cond, guards = (
+        _unique_moves(schema, table, key, obj, stored, loaded, sets, removes)
+        if schema.unique
+        else (None, [])
+    )
     wires = [w for _, w in sets]
     if bump is not None:
         wires.append({"N": str(bump[1])})
@@ -231,7 +249,7 @@ def plan_save(
     )
     r = Renderer.resume(names, dict(zip(refs, wires, strict=True)))
     request: Wire = {"TableName": table, "Key": key, "UpdateExpression": expression}
-    cond = all_of([user_cond, atomic_cond, version_cond])
+    cond = all_of([user_cond, atomic_cond, version_cond, unique_cond])
     if cond is not None:
         _add_condition(request, cond, r)
     r.into(request)
@@ -252,7 +270,57 @@ def plan_save(
     nothing_to_send = not (sets or removes or bump) and cond is None and stored is not None
     if nothing_to_send:
         request = {}
-    return WritePlan(request, cond is None, done, obj)
+    return WritePlan(request, cond is None, done, obj, guards)
+
+
+def _unique_moves(
+    schema: ModelSchema,
+    table: str,
+    key: Wire,
+    obj: Any,
+    stored: Wire | None,
+    loaded: frozenset[str] | None,
+    sets: list[tuple[FieldSpec, Wire]],
+    removes: list[FieldSpec],
+) -> tuple[Condition | None, list[Guard]]:
+    """For the Unique fields a save changes: the condition that the item still holds the values
+    the object knows, and the guard writes that move their guards."""
+    new_of = {s.name: w for s, w in sets}
+    removed = {s.name for s in removes}
+    known: list[tuple[FieldSpec, Wire | None]] = []
+    changes: list[tuple[FieldSpec, Wire | None, Wire | None]] = []
+    for spec in schema.unique:
+        if spec.name not in new_of and spec.name not in removed:
+            continue
+        if stored is not None and loaded is not None and spec.name not in loaded:
+            raise InvalidItem(
+                schema.name,
+                spec.name,
+                "a Unique field of a partial object cannot change: its stored value names the "
+                "guard to move; load the object with the field first",
+                obj,
+            )
+        old = stored.get(spec.wire) if stored is not None else None
+        if old is not None and "NULL" in old:
+            old = None
+        known.append((spec, old))
+        changes.append((spec, old, new_of.get(spec.name)))
+    if not changes:
+        return None, []
+    condition = known_condition(schema, known, new_of if stored is None else None)
+    return condition, guard_writes(schema, table, key, changes, obj)
+
+
+def unique_known(schema: ModelSchema, obj: Any) -> list[tuple[FieldSpec, Wire | None]] | None:
+    """The stored values of an object's Unique fields as it last read or wrote them (None when
+    the object did not read them all)."""
+    state = state_of(obj)
+    if state is None or state.stored is None:
+        return None
+    if state.loaded is not None and any(s.name not in state.loaded for s in schema.unique):
+        return None
+    stored = state.stored
+    return [(s, stored.get(s.wire)) for s in schema.unique]
 
 
 @lru_cache(maxsize=1024)
@@ -282,13 +350,34 @@ def _save_template(
 
 
 def plan_delete(
-    schema: ModelSchema, table: str, obj: Any, condition: Any = None, atomic: bool = False
+    schema: ModelSchema,
+    table: str,
+    obj: Any,
+    condition: Any = None,
+    atomic: bool = False,
+    known: list[tuple[FieldSpec, Wire | None]] | None = None,
 ) -> WritePlan:
+    """DeleteItem; with Unique fields, also the deletes of the item's guards (`known`: the
+    stored unique values, else the object's own record of them)."""
     key = schema.key_of(obj)
     state = state_of(obj)
     version_cond, _ = _version_parts(schema, obj)
     atomic_cond = _atomic_condition(schema, obj, state) if atomic else None
-    cond = all_of([_user_condition(condition), atomic_cond, version_cond])
+    unique_cond = None
+    guards: list[Guard] = []
+    if schema.unique:
+        known = known if known is not None else unique_known(schema, obj)
+        if known is None:
+            raise InvalidItem(
+                schema.name,
+                schema.unique[0].name,
+                "the stored values of its Unique fields are not known, and they name the guard "
+                "items to delete: load the object first",
+                obj,
+            )
+        unique_cond = known_condition(schema, known)
+        guards = guard_writes(schema, table, key, [(s, w, None) for s, w in known], obj)
+    cond = all_of([_user_condition(condition), atomic_cond, version_cond, unique_cond])
     request: Wire = {"TableName": table, "Key": key}
     if cond is not None:
         r = Renderer()
@@ -298,7 +387,7 @@ def plan_delete(
     def done() -> None:
         set_state(obj, None)
 
-    return WritePlan(request, cond is None, done, obj)
+    return WritePlan(request, cond is None, done, obj, guards)
 
 
 def plan_check(schema: ModelSchema, table: str, obj: Any, condition: Any) -> WritePlan:
@@ -360,6 +449,11 @@ def plan_update(
             raise InvalidCondition(f"{action.path} is not a field of {schema.name}")
         if action.path._field is not None and action.path._field.key:
             raise InvalidCondition(f"{action.path}: key attributes cannot be updated")
+        if action.path._field is not None and action.path._field.unique:
+            raise InvalidCondition(
+                f"{action.path}: a Unique field changes only through save, which moves its "
+                "guard item with it"
+            )
     touches_version = any(a.path._field is schema.version for a in actions)
     checks: list[Condition | None] = [_user_condition(condition)]
     if obj is not None:

@@ -8,6 +8,7 @@ AdynError
 ├── InvalidQuery            a query or scan is malformed (raised before sending)
 ├── InvalidCondition        a condition or update action is malformed (raised before sending)
 ├── ConstraintViolation     a condition, `atomic=True` or a `Version` check failed
+│   └── UniqueViolation     another item already holds a value of a `Unique()` field
 ├── MissingObjects          `load` found no item for some objects
 ├── NotFound                `one()` found nothing
 ├── MultipleResults         `one()` found more than one item
@@ -70,6 +71,7 @@ __all__ = [
     "TransactionCanceled",
     "TransactionCanceledError",
     "TrimmedDataAccessError",
+    "UniqueViolation",
 ]
 
 
@@ -137,6 +139,24 @@ class ConstraintViolation(AdynError):
         if isinstance(self._item, InvalidItem):
             raise self._item
         return self._item
+
+
+class UniqueViolation(ConstraintViolation):
+    """Another item already holds this value of a `Unique()` field; nothing was written.
+
+    `.model`, `.field` and `.value` name the field and the value; `.obj` is the object whose
+    write was refused.
+    """
+
+    def __init__(self, model: str, field: str, value: Any, obj: Any = None) -> None:
+        self.model = model
+        self.field = field
+        self.value = value
+        super().__init__(
+            f"{model}.{field}: the value {value!r} is already taken by another item "
+            "(the field is Unique)",
+            obj,
+        )
 
 
 class MissingObjects(AdynError):

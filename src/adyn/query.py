@@ -21,6 +21,7 @@ import orjson
 
 from ._concurrency import Ahead, run_bounded
 from ._context import Context
+from ._unique import guard_filter
 from .codecs import CodecError, check_text, number_text
 from .errors import InvalidQuery, MultipleResults, NotFound
 from .events import ConsumedCapacity, consumed_by_table, total
@@ -184,6 +185,18 @@ def _key_condition(
     return condition
 
 
+def _guards_filter(schema: ModelSchema, index: IndexSpec | None) -> Condition | None:
+    """A filter leaving out the guard items of `Unique()` fields, where they can be: in the table,
+    and in an index keyed on table key attributes only (guards hold no other attributes)."""
+    if not schema.unique:
+        return None
+    if index is not None:
+        table_keys = {s.wire for s in schema.key_fields}
+        if not {s.wire for s in index.key_fields} <= table_keys:
+            return None
+    return guard_filter(schema)
+
+
 def _subject(part: Condition) -> Path | None:
     if isinstance(part, Compare) and isinstance(part.left, Path):
         return part.left
@@ -267,6 +280,10 @@ class _Search(Generic[M]):
                             f"{where}: the filter uses key attribute {path._field.name}; "
                             "key attributes belong in key="
                         )
+        leave_out = _guards_filter(schema, index)
+        if leave_out is not None:
+            filter = leave_out if filter is None else filter & leave_out
+        if filter is not None:
             request["FilterExpression"] = render_condition(filter, r)
         self._projected, self._counting = self._projection(projection, request, r)
         if consistent:

@@ -69,6 +69,7 @@ class FieldSpec:
     version: bool = False
     missing: Callable[[], Any] | None = None  # value for a field absent from a stored item
     index_key: bool = False  # a key of a secondary index (and not of the table)
+    unique: bool = False  # `Unique()`: guarded by guard items (see _unique.py)
 
 
 @dataclass(eq=False)
@@ -122,6 +123,7 @@ class ModelSchema:
     paths: dict[str, Path] = field(default_factory=dict)
     by_wire: dict[str, FieldSpec] = field(default_factory=dict)
     validate_on_load: bool = False
+    unique: tuple[FieldSpec, ...] = ()  # the `Unique()` fields
     # fields a stored item must hold (no default, not optional, not a set): strict loading
     required: frozenset[str] = frozenset()
     _required_in: dict[frozenset[str], frozenset[str]] = field(default_factory=dict)
@@ -543,7 +545,7 @@ def _markers(info: FieldInfo) -> tuple[list[Any], bool]:
 
 def compile_model(cls: type[Model]) -> ModelSchema | None:
     """Compile a model class; None for abstract models. InvalidModel names model and field."""
-    from .model import HashKey, RangeKey, Version, _Index
+    from .model import HashKey, RangeKey, Unique, Version, _Index
 
     name = cls.__name__
     options, abstract = _meta_options(cls)
@@ -597,6 +599,16 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
             if version is not None:
                 raise InvalidModel(name, field_name, f"two Version fields ({version.name})")
             spec.version, version = True, spec
+        if any(isinstance(m, Unique) for m in markers):
+            if spec.key is not None:
+                raise InvalidModel(
+                    name, field_name, "a key is unique already; Unique() is for other fields"
+                )
+            if spec.codec.wire_type not in _KEY_TYPES:
+                raise InvalidModel(
+                    name, field_name, "a Unique field must be stored as S, N or B (a scalar)"
+                )
+            spec.unique = True
         spec.missing = missing_factory(info, spec.codec)
         if spec.missing is None and nullable:
             spec.missing = _none  # stored as no attribute: loads as None
@@ -671,6 +683,14 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
         raise InvalidModel(name, None, "DynamoDB allows at most 20 global indexes")
 
     schema.by_wire = {s.wire: s for s in specs.values()}
+    schema.unique = tuple(s for s in specs.values() if s.unique)
+    if schema.unique and hash_key.codec.wire_type not in ("S", "B"):
+        raise InvalidModel(
+            name,
+            schema.unique[0].name,
+            "Unique fields need a table whose hash key is stored as S or B (guard items are "
+            "keyed by text)",
+        )
     schema.required = frozenset(s.name for s in specs.values() if s.missing is None)
     validate_on_load = options.get("validate_on_load", False)
     if not isinstance(validate_on_load, bool):
