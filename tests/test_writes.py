@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from _models import Account, Post
-from _wire import raw_call
+from _wire import raw_item
 from adyn import (
     CallEvent,
     ConstraintViolation,
@@ -46,15 +46,6 @@ class Listened:
         self.operations.append(event.operation)
 
 
-async def stored(engine: Engine, model: type[Model], key: dict[str, object]) -> dict[str, object]:
-    response = await raw_call(
-        engine,
-        "GetItem",
-        {"TableName": engine.table_name(model), "Key": key, "ConsistentRead": True},
-    )
-    return response.get("Item", {})  # type: ignore[no-any-return]
-
-
 # ---------------------------------------------------------------- object updates
 
 
@@ -71,7 +62,7 @@ async def test_update_of_an_object_refreshes_it_in_place(engine: Engine) -> None
     assert (post.views, post.content, post.tags) == (3, "b", {"x"})  # the stored result
     post.views = 10  # a refreshed object saves as a diff of what it now holds
     await engine.save(post)
-    assert (await stored(engine, Post, {"forum": {"S": "f"}, "id": {"S": str(post.id)}}))[
+    assert (await raw_item(engine, Post, {"forum": {"S": "f"}, "id": {"S": str(post.id)}}))[
         "content"
     ] == {"S": "b"}
 
@@ -129,7 +120,7 @@ async def test_del_then_save_removes_the_attribute(engine: Engine) -> None:
     del loaded.tags
     await engine.save(loaded)
     key = {"forum": {"S": "f"}, "id": {"S": str(post.id)}}
-    item = await stored(engine, Post, key)
+    item = await raw_item(engine, Post, key)
     assert "content" not in item and "em" not in item and "tags" not in item
     again = await engine.get(Post, forum="f", id=post.id)
     assert again is not None and (again.content, again.email, again.tags) == ("", None, set())
@@ -138,7 +129,7 @@ async def test_del_then_save_removes_the_attribute(engine: Engine) -> None:
     partial = await engine.query(Post, key=Post.forum == "f", projection=["views"]).one()
     partial.views = 3
     await engine.save(partial)
-    assert (await stored(engine, Post, key))["user"] == {"S": str(post.user)}
+    assert (await raw_item(engine, Post, key))["user"] == {"S": str(post.user)}
 
 
 class Parcel(Model):

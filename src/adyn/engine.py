@@ -403,20 +403,21 @@ class Engine:
                 )
             schema, table = self._bound(type(target))
             plan = plan_update(schema, table, None, actions, condition, obj=target)
-            plan.request["ReturnValues"] = "ALL_NEW"
-            response = await self._send_write("UpdateItem", plan, schema)
-            fill(target, schema, response.get("Attributes") or {})
-            return target
-        if key is None:
-            raise InvalidArgument(
-                "update(Model, key, actions) needs the key as a dict of key fields, or pass a "
-                "loaded object: update(obj, actions=[...])"
-            )
-        schema, table = self._bound(target)
-        plan = plan_update(schema, table, key, actions, condition)
+        else:
+            if key is None:
+                raise InvalidArgument(
+                    "update(Model, key, actions) needs the key as a dict of key fields, or pass "
+                    "a loaded object: update(obj, actions=[...])"
+                )
+            schema, table = self._bound(target)
+            plan = plan_update(schema, table, key, actions, condition)
         plan.request["ReturnValues"] = "ALL_NEW"
         response = await self._send_write("UpdateItem", plan, schema)
-        return schema.decode_item(response.get("Attributes") or {})
+        stored = response.get("Attributes") or {}
+        if isinstance(target, Model):
+            fill(target, schema, stored)
+            return target
+        return schema.decode_item(stored)
 
     async def load(self, *objs: Model, consistent: bool = False) -> None:
         """Fill objects from their stored items by key (BatchGetItem, 100 keys a request).
