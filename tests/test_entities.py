@@ -26,6 +26,8 @@ from adyn import (
     MissingObjects,
     Model,
     RangeKey,
+    Unique,
+    UniqueViolation,
 )
 
 T0 = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
@@ -411,16 +413,30 @@ async def test_no_read_ever_returns_an_item_as_the_wrong_model(
                         await engine.load(entity.model_construct(**key_values), consistent=True)
 
 
+class Member(Shop):
+    """An entity with a Unique field: its guard items share the table."""
+
+    class Meta:
+        keys = {"pk": "MEMBER#{id}", "sk": "MEMBER"}
+
+    id: str
+    email: Annotated[str, Unique()]
+
+
+@pytest.mark.moto_only  # Unique() writes in transactions
 async def test_guard_items_of_unique_fields_are_no_entitys_items(engine: Engine) -> None:
-    # a guard item, as Unique() writes them: no entity, the guard attribute
     await engine.bind(Shop)
     ada = customer()
-    await engine.save(ada)
-    guard = {"pk": {"S": "adyn#unique#Customer#email#x"}, "sk": {"S": "adyn#unique"}}
-    guard["adyn:unique"] = {"S": "Customer.email"}
-    await raw_put(engine, Shop, guard)
-    assert await engine.scan(Shop, consistent=True).all() == [ada]
-    assert await engine.get(Shop, pk=guard["pk"]["S"], sk="adyn#unique") is None
+    member = Member(id="m1", email="m@example.com")
+    await engine.save(ada, member)
+    raw = await raw_call(engine, "Scan", {"TableName": engine.table_name(Shop)})
+    assert len(raw["Items"]) == 3  # the customer, the member and the member's guard
+    scanned = await engine.scan(Shop, consistent=True).all()
+    assert len(scanned) == 2 and ada in scanned and member in scanned
+    assert await engine.scan(Shop, consistent=True).count() == 2
+    assert await engine.scan(Member, consistent=True).all() == [member]
+    with pytest.raises(UniqueViolation):
+        await engine.save(Member(id="m2", email="m@example.com"))
 
 
 async def test_get_through_the_table_model_of_an_item_without_a_discriminator_raises(

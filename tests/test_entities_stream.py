@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import pytest
 
 from _wire import raw_call
-from adyn import Engine, HashKey, InvalidArgument, InvalidItem, Model, RangeKey
+from adyn import Engine, HashKey, InvalidArgument, InvalidItem, Model, RangeKey, Unique
 from test_stream_moto import take
 
 pytestmark = pytest.mark.moto_only
@@ -50,6 +50,16 @@ class Memo(Store):
     buyer: str
     n: int
     text: str = ""
+
+
+class Badge(Store):
+    """Unique codes: a guard item per code shares the table and its stream."""
+
+    class Meta:
+        keys = {"pk": "BADGE#{id}", "sk": "BADGE"}
+
+    id: str
+    code: Annotated[str, Unique()]
 
 
 class Index(Model):
@@ -188,3 +198,12 @@ async def test_a_keys_only_stream_cannot_tell_entities_apart(engine: Engine) -> 
     async with engine.stream(Index, position="trim_horizon") as stream:
         (record,) = await take(stream, 1)
     assert record.model is Index and record.key == {"pk": "w1"} and record.new is None
+
+
+async def test_guard_items_never_reach_a_shared_tables_stream(engine: Engine) -> None:
+    await engine.bind(Store)
+    await write(engine, Badge(id="b1", code="X"), Buyer(id="z", name="Z"))
+    async with engine.stream(Store, position="trim_horizon") as stream:
+        records = await take(stream, 2)
+        assert await stream.next(timeout=0.5) is None
+    assert [r.model for r in records] == [Badge, Buyer]

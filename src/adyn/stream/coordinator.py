@@ -352,6 +352,11 @@ class Stream:
                     raw = records[index]
                     ack = page.ledger.deliver(raw["dynamodb"]["SequenceNumber"], tracked)
                     source = page.source
+                    skip = source.skip
+                    if skip is not None and skip(raw["dynamodb"]["Keys"]):
+                        if ack is not None:
+                            ack()  # passed over: nothing is left to do for it
+                        continue
                     if source.route is not None:  # a shared table: the record's entity
                         routed = source.route(raw)
                         if routed is None:  # an entity nobody asked for: passed over

@@ -26,9 +26,11 @@ class StreamSource:
     """One table's stream, as the engine resolves it for `engine.stream(Model, ...)`.
 
     `decode_item` turns a wire image into a model object; `decode_key` turns wire `Keys` into
-    `{field name: Python value}`. `route`, on a table shared by several entities, gives the
-    source each record decodes with (its entity's model and decoders), or None for a record of
-    an entity nobody asked for (passed over, and counted as done).
+    `{field name: Python value}`; `skip`, given a record's wire `Keys`, says the record is of an
+    item that is no model object (a guard item of a `Unique()` field) and is passed over.
+    `route`, on a table shared by several entities, gives the source each record decodes with
+    (its entity's model and decoders), or None for a record of an entity nobody asked for
+    (passed over, and counted as done).
     """
 
     stream_arn: str
@@ -36,6 +38,7 @@ class StreamSource:
     view_type: str
     decode_item: Callable[[Wire], Any]
     decode_key: Callable[[Wire], dict[str, Any]]
+    skip: Callable[[Wire], bool] | None = None
     route: Callable[[Wire], StreamSource | None] | None = None
 
 
