@@ -3,12 +3,15 @@
 Both split work into DynamoDB's request limits (100 keys / 25 writes), send requests
 concurrently with a bound, and resend unprocessed keys or items with exponential backoff and
 full jitter. When the retry budget is spent the error names exactly what was not done.
+`engine.batch(progress=fn)` calls `fn(BatchProgress(...))` each time a request's writes are done.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -22,7 +25,9 @@ if TYPE_CHECKING:
     from .engine import Engine
     from .model import Model
 
-__all__ = ["Batch", "load_objects"]
+__all__ = ["Batch", "BatchProgress", "load_objects"]
+
+log = logging.getLogger("adyn.batch")
 
 Wire = dict[str, Any]
 Identity = tuple[str, tuple[Any, ...]]
@@ -153,6 +158,20 @@ class _Op:
         self.schema, self.size = schema, size
 
 
+@dataclass(frozen=True)
+class BatchProgress:
+    """How far a batch is, as its `progress=` callback sees it after each request.
+
+    `written`: puts and deletes done so far; `failed`: those given up after every retry;
+    `total`: every write handed to DynamoDB so far (the block's exit and each `flush()` add the
+    writes queued since). `written + failed == total` once a flush returns.
+    """
+
+    written: int
+    failed: int
+    total: int
+
+
 class Batch:
     """Collects full-item puts and deletes and writes them with BatchWriteItem on exit.
 
@@ -161,12 +180,18 @@ class Batch:
     backoff. `BatchIncomplete.objects` names exactly what was not written when retries run out.
     Operations on the same key run in the order they were added.
     An exception inside the block sends nothing that was not already sent by `await flush()`.
+    `progress`: called with a `BatchProgress` as each request's writes complete (an exception
+    in it is logged and never stops the batch).
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, progress: Callable[[BatchProgress], object] | None = None
+    ) -> None:
         self._engine = engine
         self._ops: list[_Op] = []
         self._flushed: list[Any] = []
+        self._progress = progress
+        self._counts = [0, 0, 0]  # written, failed, total
 
     def save(self, *objs: Model) -> None:
         """Queue a full put of each object (no condition; replaces the whole item)."""
@@ -214,6 +239,7 @@ class Batch:
         ops, self._ops = self._ops, []
         if not ops:
             return
+        self._counts[2] += len(ops)
         # Writes to the same key go in successive rounds so their order holds and no request
         # carries one key twice (DynamoDB refuses that).
         rounds: list[list[_Op]] = []
@@ -262,6 +288,7 @@ class Batch:
                     )
                 except Throttled:
                     failed.extend(pending)
+                    self._report(0, len(pending))
                     return
                 except DynamoError:
                     raise
@@ -271,16 +298,29 @@ class Batch:
                         unprocessed = by_ident.get(_entry_identity(table, entry, pending))
                         if unprocessed is not None:
                             left.append(unprocessed)
+                self._report(len(pending) - len(left), 0)
                 pending = left
                 if pending:
                     attempt += 1
                     if policy.max_attempts is not None and attempt >= policy.max_attempts:
                         failed.extend(pending)
+                        self._report(0, len(pending))
                         return
                     await engine.transport.sleep(policy.delay(attempt, engine.transport._rng))
 
         await run_bounded(chunks, write_chunk, max(1, engine.max_connections // 2))
         return failed
+
+    def _report(self, written: int, failed: int) -> None:
+        counts = self._counts
+        counts[0] += written
+        counts[1] += failed
+        if self._progress is None or not (written or failed):
+            return
+        try:
+            self._progress(BatchProgress(counts[0], counts[1], counts[2]))
+        except Exception:
+            log.exception("the batch's progress callback failed (the batch goes on)")
 
 
 def _entry_identity(table: str, entry: Wire, pending: Iterable[_Op]) -> Identity:

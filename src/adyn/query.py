@@ -4,7 +4,8 @@ A search is prepared when it is created: the key condition, filter and projectio
 (`InvalidQuery` / `InvalidCondition` before anything is sent) and rendered into a request.
 Iteration requests a page only when the items of the previous one are used up. A parallel scan
 (`segments=N`) fetches the next page of every live segment at once inside one iteration step,
-so no task outlives that step.
+so no task outlives that step. `segment=(i, n)` reads only segment `i` of `n`, so `n` processes
+share one scan; its tokens name that segment and resume only it.
 """
 
 from __future__ import annotations
@@ -74,12 +75,19 @@ def _wire_key(key: Wire) -> Wire:
     return out
 
 
-def encode_token(positions: Sequence[Wire | str | None]) -> str:
+def encode_token(
+    positions: Sequence[Wire | str | None], share: tuple[int, int] | None = None
+) -> str:
     state = [p if p is None or p == _DONE else _jsonable_key(p) for p in positions]  # type: ignore[arg-type]
-    return orjson.dumps({"v": _TOKEN_VERSION, "p": state}).decode()
+    data: Wire = {"v": _TOKEN_VERSION, "p": state}
+    if share is not None:
+        data["s"] = list(share)
+    return orjson.dumps(data).decode()
 
 
-def decode_token(token: str, segments: int) -> list[Wire | str | None]:
+def decode_token(
+    token: str, segments: int, share: tuple[int, int] | None = None
+) -> list[Wire | str | None]:
     try:
         data = orjson.loads(token)
         if data.get("v") != _TOKEN_VERSION:
@@ -87,6 +95,11 @@ def decode_token(token: str, segments: int) -> list[Wire | str | None]:
         positions = data["p"]
         if len(positions) != segments:
             raise ValueError(f"token is for {len(positions)} segment(s), not {segments}")
+        shared = data.get("s")
+        if shared != (list(share) if share else None):
+            made = f"segment {shared[0]} of {shared[1]}" if shared else "a whole scan"
+            wanted = f"segment {share[0]} of {share[1]}" if share else "a whole scan"
+            raise ValueError(f"token is for {made}, not {wanted}")
         return [p if p is None or p == _DONE else _wire_key(p) for p in positions]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InvalidQuery(f"start= is not a token of this search: {exc}") from None
@@ -198,6 +211,7 @@ class _Search(Generic[M]):
         page_size: int | None = None,
         start: str | None = None,
         segments: int | None = None,
+        segment: tuple[int, int] | None = None,
     ) -> None:
         model, index = _model_and_index(target)
         schema, table = engine._bound(model)
@@ -216,6 +230,7 @@ class _Search(Generic[M]):
             not isinstance(segments, int) or not 1 <= segments <= 1_000_000
         ):
             raise InvalidQuery(f"{where}: segments must be an int from 1 to 1,000,000")
+        self._share = _segment_share(where, segment, segments)
         if consistent and index is not None and index.kind == "global":
             raise InvalidQuery(f"{where}: global indexes do not support consistent reads")
         self._limit = limit
@@ -252,7 +267,7 @@ class _Search(Generic[M]):
             request["Limit"] = page_size
         r.into(request)
         self._request = request
-        self._start = decode_token(start, self._segments) if start else None
+        self._start = decode_token(start, self._segments, self._share) if start else None
 
     @staticmethod
     def _position_specs(schema: ModelSchema, index: IndexSpec | None) -> list[FieldSpec]:
@@ -322,12 +337,17 @@ class _Search(Generic[M]):
 
     def _request_for(self, segment: int, start: Wire | None) -> Wire:
         request = dict(self._request)
-        if self._segments > 1:
-            request["Segment"] = segment
-            request["TotalSegments"] = self._segments
+        self._add_segment(request, segment)
         if start is not None:
             request["ExclusiveStartKey"] = start
         return request
+
+    def _add_segment(self, request: Wire, index: int) -> None:
+        if self._share is not None:
+            request["Segment"], request["TotalSegments"] = self._share
+        elif self._segments > 1:
+            request["Segment"] = index
+            request["TotalSegments"] = self._segments
 
     def _position_of(self, item: Wire) -> Wire:
         return {s.wire: item[s.wire] for s in self._key_specs if s.wire in item}
@@ -369,14 +389,14 @@ class _Search(Generic[M]):
                     positions[i] = last if last else _DONE
                     items = schema.decode_page(raw, projected)
                     finished = all(p == _DONE for p in positions)
-                    yield Page(items, None if finished else encode_token(positions))
+                    yield Page(items, None if finished else encode_token(positions, self._share))
                     return
                 positions[i] = last if last else _DONE
                 if remaining is not None:
                     remaining -= len(raw)
                 items = schema.decode_page(raw, projected)
                 finished = all(p == _DONE for p in positions)
-                yield Page(items, None if finished else encode_token(positions))
+                yield Page(items, None if finished else encode_token(positions, self._share))
 
     def __aiter__(self) -> AsyncIterator[M]:
         return self._items()
@@ -436,9 +456,7 @@ class _Search(Generic[M]):
 
             async def fetch(i: int) -> Wire:
                 request = dict(base)
-                if self._segments > 1:
-                    request["Segment"] = i
-                    request["TotalSegments"] = self._segments
+                self._add_segment(request, i)
                 p = positions[i]
                 if isinstance(p, dict):
                     request["ExclusiveStartKey"] = p
@@ -448,6 +466,28 @@ class _Search(Generic[M]):
                 total += int(response.get("Count", 0))
                 positions[i] = response.get("LastEvaluatedKey") or _DONE
         return total if self._limit is None else min(total, self._limit)
+
+
+def _segment_share(where: str, segment: Any, segments: int | None) -> tuple[int, int] | None:
+    """`segment=(i, n)` checked: two ints, `0 <= i < n <= 1,000,000`, not with `segments=`."""
+    if segment is None:
+        return None
+    if segments is not None:
+        raise InvalidQuery(
+            f"{where}: segment= and segments= cannot be combined; segment=(i, n) reads one "
+            "segment of a scan that n processes share, segments=N reads all N here"
+        )
+    ok = (
+        isinstance(segment, tuple)
+        and len(segment) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in segment)
+    )
+    if not ok or not (1 <= segment[1] <= 1_000_000 and 0 <= segment[0] < segment[1]):
+        raise InvalidQuery(
+            f"{where}: segment must be a tuple (i, n) of ints with 0 <= i < n <= 1,000,000, "
+            f"not {segment!r}"
+        )
+    return segment[0], segment[1]
 
 
 class Query(_Search[M]):
