@@ -17,7 +17,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .batch import Batch
+    from .backfill import BackfillProgress, BackfillReport, FailedItem
+    from .batch import Batch, BatchProgress
     from .codecs import Timestamp
     from .engine import Engine
     from .errors import (
@@ -57,14 +58,18 @@ __version__ = "0.1.0"
 _LAZY = {
     "Action": ".expressions",
     "AdynError": ".errors",
+    "BackfillProgress": ".backfill",
+    "BackfillReport": ".backfill",
     "Batch": ".batch",
     "BatchIncomplete": ".errors",
+    "BatchProgress": ".batch",
     "CancellationReason": ".errors",
     "Condition": ".expressions",
     "ConstraintViolation": ".errors",
     "DynamoError": ".errors",
     "Engine": ".engine",
     "EngineClosed": ".errors",
+    "FailedItem": ".backfill",
     "GlobalIndex": ".model",
     "HashKey": ".model",
     "InvalidArgument": ".errors",
@@ -115,14 +120,18 @@ def __dir__() -> list[str]:
 __all__ = [
     "Action",
     "AdynError",
+    "BackfillProgress",
+    "BackfillReport",
     "Batch",
     "BatchIncomplete",
+    "BatchProgress",
     "CancellationReason",
     "Condition",
     "ConstraintViolation",
     "DynamoError",
     "Engine",
     "EngineClosed",
+    "FailedItem",
     "GlobalIndex",
     "HashKey",
     "InvalidArgument",
