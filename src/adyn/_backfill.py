@@ -28,7 +28,6 @@ import inspect
 import logging
 import math
 import os
-import tempfile
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -40,6 +39,7 @@ import orjson
 from pydantic import TypeAdapter
 from pydantic_core import to_jsonable_python
 
+from ._files import write_atomically
 from ._segment_pages import segment_pages
 from ._writes import set_state, state_of
 from .backfill import BackfillProgress, BackfillReport, FailedItem
@@ -211,18 +211,7 @@ class Checkpoint:
         data = orjson.dumps(
             {"format": _FORMAT, **self.identity, **state}, option=orjson.OPT_INDENT_2
         )
-        folder = self.path.parent
-        fd, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            with _suppress_os_error():
-                os.unlink(temporary)
-            raise
+        write_atomically(self.path, data)
 
     def encode_failure(self, failure: FailedItem) -> dict[str, Any]:
         return {"key": to_jsonable_python(failure.key), "error": failure.error}
@@ -237,14 +226,6 @@ class Checkpoint:
             except ValueError:
                 key[name] = value
         return FailedItem(key, entry["error"])
-
-
-class _suppress_os_error:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return isinstance(exc[1], OSError)
 
 
 # ---------------------------------------------------------------------- one run
