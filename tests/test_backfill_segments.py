@@ -97,10 +97,10 @@ async def test_batch_progress_reports_written_counts_as_requests_complete(
     async with engine.batch(progress=seen.append) as batch:
         batch.save(*posts(60))
         await batch.flush()
-        assert seen[-1] == BatchProgress(written=60, failed=0, total=60)
+        assert seen[-1] == BatchProgress(written=60, failed=0, unknown=0, total=60)
         batch.save(*posts(10, "g"))
         batch.delete(*(await engine.scan(Post, limit=5).all()))
-    assert seen[-1] == BatchProgress(written=75, failed=0, total=75)
+    assert seen[-1] == BatchProgress(written=75, failed=0, unknown=0, total=75)
     # one call per request (25 + 25 + 10, then 15 writes), counts only growing
     written = [p.written for p in seen]
     steps = sorted(b - a for a, b in zip([0, *written], written, strict=False))

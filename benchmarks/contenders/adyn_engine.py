@@ -51,16 +51,13 @@ class Adyn(Contender):
 
     key = "adyn"
     label = "adyn (fast path, default)"
-    fast_path = True
 
     async def open(self, endpoints: Endpoints) -> None:
         self._stack = AsyncExitStack()
-        self.engine = await self._stack.enter_async_context(
-            Engine(endpoint_url=endpoints.url, fast_path=self.fast_path)
-        )
+        self.engine = await self._stack.enter_async_context(Engine(endpoint_url=endpoints.url))
         await self.engine.bind(Bench, create=False)
         self.slow_engine = await self._stack.enter_async_context(
-            Engine(endpoint_url=endpoints.latency_url, fast_path=self.fast_path)
+            Engine(endpoint_url=endpoints.latency_url)
         )
         await self.slow_engine.bind(Bench, create=False)
 
@@ -93,12 +90,3 @@ class Adyn(Contender):
 
     async def concurrent_get(self) -> Any:
         return await self.slow_engine.get(Bench, pk=GET_KEY["pk"], sk=GET_KEY["sk"])
-
-
-class AdynSlowPath(Adyn):
-    """The same calls with `fast_path=False`: botocore serialises and parses every call."""
-
-    key = "adyn_slow"
-    label = "adyn (fast_path=False)"
-    fast_path = False
-    unsupported = {"decode_1000": "same decode step as the fast path, after botocore's parser"}

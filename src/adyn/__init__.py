@@ -44,12 +44,14 @@ if TYPE_CHECKING:
         Throttled,
         TransactionCanceled,
     )
+    from .events import CallEvent, ConsumedCapacity
     from .expressions import Action, Condition, Path
     from .model import GlobalIndex, HashKey, LocalIndex, Model, RangeKey, Version
     from .query import Page, Query, Scan
     from .retry import RetryPolicy
     from .stream import Record, Stream
     from .transactions import ReadTransaction, WriteTransaction
+    from .transport import Transport
 
 __version__ = "0.1.0"
 
@@ -63,9 +65,11 @@ _LAZY = {
     "Batch": ".batch",
     "BatchIncomplete": ".errors",
     "BatchProgress": ".batch",
+    "CallEvent": ".events",
     "CancellationReason": ".errors",
     "Condition": ".expressions",
     "ConstraintViolation": ".errors",
+    "ConsumedCapacity": ".events",
     "DynamoError": ".errors",
     "Engine": ".engine",
     "EngineClosed": ".errors",
@@ -99,6 +103,7 @@ _LAZY = {
     "Throttled": ".errors",
     "Timestamp": ".codecs",
     "TransactionCanceled": ".errors",
+    "Transport": ".transport",
     "Version": ".model",
     "WriteTransaction": ".transactions",
 }
@@ -125,9 +130,11 @@ __all__ = [
     "Batch",
     "BatchIncomplete",
     "BatchProgress",
+    "CallEvent",
     "CancellationReason",
     "Condition",
     "ConstraintViolation",
+    "ConsumedCapacity",
     "DynamoError",
     "Engine",
     "EngineClosed",
@@ -161,6 +168,7 @@ __all__ = [
     "Throttled",
     "Timestamp",
     "TransactionCanceled",
+    "Transport",
     "Version",
     "WriteTransaction",
 ]
