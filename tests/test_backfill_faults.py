@@ -73,12 +73,21 @@ class Capacity:
         return False
 
 
-async def test_throttling_slows_the_backfill_down_and_loses_nothing(proxy: FaultProxy) -> None:
-    # Two tries per call: throttling gets past the engine's retries to the backfill itself.
-    engine = await tickets(proxy, "throttled", RetryPolicy(max_attempts=2, base=0.001, cap=0.01))
+@pytest.mark.parametrize(
+    "tries",
+    [
+        2,  # throttling gets past the engine's retries to the backfill itself
+        10,  # the engine's retries absorb it; its listeners tell the backfill to slow down
+    ],
+)
+async def test_throttling_slows_the_backfill_down_and_loses_nothing(
+    proxy: FaultProxy, tries: int
+) -> None:
+    retry = RetryPolicy(max_attempts=tries, base=0.001, cap=0.01)
+    engine = await tickets(proxy, f"throttled-{tries}", retry)
     try:
         proxy.add(Rule(Throttle(), operation="UpdateItem", when=Capacity(15)))
-        proxy.add(Rule(Throttle("ThrottlingException"), operation="Scan", chance=0.5, times=3))
+        proxy.add(Rule(Throttle("ThrottlingException"), operation="Scan", times=3))
         report = await engine.backfill(Ticket, escalate, segments=2)
         assert proxy.count(Throttle, operation="UpdateItem") > 0
         assert proxy.count(Throttle, operation="Scan") == 3

@@ -7,9 +7,11 @@ connection limit. Each save is conditioned on the item being unchanged since it 
 up to `MAX_CONFLICTS` times. A save whose outcome is unknown (the connection broke after it was
 sent) is settled by reading the item back.
 
-Writes pass a `WriteLimiter`: at most `max_writes_per_second`, and adaptive: a write throttled
-past the engine's retries halves the rate (at most once a second); after settling, the rate
-climbs back by 5 % of the ceiling per second. A throttled scan waits and resumes on its own
+Writes pass a `WriteLimiter`: at most `max_writes_per_second`, and adaptive: a write to the
+table that needed retries (the engine's listeners tell: for a conditional write only a throttle
+or a refused connection is retried) or that was throttled past the engine's retries halves the
+rate (at most once a second); after settling, the rate climbs back by 5 % of the ceiling per
+second. A throttled scan waits and resumes on its own
 (`_segment_pages`): reads have a capacity of their own.
 
 Progress is committed a page at a time: a segment's position moves to the token after a page
@@ -49,6 +51,7 @@ from .schema import ModelSchema, schema_of
 
 if TYPE_CHECKING:
     from .engine import Engine
+    from .events import CallEvent
     from .model import Model
 
 log = logging.getLogger("adyn.backfill")
@@ -262,6 +265,7 @@ class _Run:
         self._last_progress = -math.inf
         self._reported: tuple[int, ...] = ()
         self.key_names = [s.name for s in self.schema.key_fields]
+        self.table = engine.table_name(model)
 
     # -------------------------------------------------------------- state
 
@@ -338,16 +342,35 @@ class _Run:
     async def run(self) -> None:
         """Work every owned segment to its end; the checkpoint is written however it ends."""
         errors: list[BaseException] = []
+        listeners = self.engine.listeners
+        listeners.append(self._on_call)
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._workers, errors, tg.cancel_scope)
                 tg.start_soon(self._guarded, self._ticker(), errors, tg.cancel_scope)
         finally:
+            listeners.remove(self._on_call)
             with anyio.CancelScope(shield=True):
                 await self.write_checkpoint(complete=self.finished and not errors)
         if errors:
             raise errors[0]
         self.report_progress(force=True)
+
+    def _on_call(self, event: CallEvent) -> None:
+        """Every call of the engine: a write to this table that needed retries was throttled
+        (a call that failed is counted where its error surfaces)."""
+        if (
+            event.attempts > 1
+            and event.error is None
+            and event.operation == "UpdateItem"
+            and event.table == self.table
+        ):
+            self._throttled()
+
+    def _throttled(self) -> None:
+        self.live.throttled += 1
+        self.committed.throttled += 1
+        self.limiter.throttled()
 
     async def _workers(self, errors: list[BaseException], everything: anyio.CancelScope) -> None:
         try:
@@ -496,9 +519,7 @@ class _Run:
                     return None
                 return fresh
             except Throttled:
-                counts.throttled += 1
-                self.live.throttled += 1
-                self.limiter.throttled()
+                self._throttled()
                 if not await attempts.next():
                     raise
                 continue
