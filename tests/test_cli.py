@@ -102,9 +102,10 @@ def test_tables_check_finds_missing_tables_create_makes_them_then_check_passes(
     assert f"missing  {shop.template.format(table_name='orders')}  (Order)" in missing.out
     assert "2 of 2 table(s) are missing or differ" in missing.err
 
-    created = shop.run("tables", "create", "shop:Product", "shop:Order")
+    created = shop.run("-v", "tables", "create", "shop:Product", "shop:Order")
     assert created.code == 0, created
     assert f"created  {table}  (Product)" in created.out
+    assert f"adyn: INFO adyn.bind: created table {table}" in created.err  # -v: adyn's log
 
     again = shop.run("tables", "create", "shop")
     assert again.code == 0 and f"ok       {table}  (Product)" in again.out

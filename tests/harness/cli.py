@@ -33,6 +33,7 @@ SHOP = textwrap.dedent(
     '''
     """A user's models."""
 
+    import time
     from decimal import Decimal
     from typing import Annotated
 
@@ -83,6 +84,14 @@ SHOP = textwrap.dedent(
 
     async def add_slug_slowly(product: Product) -> Product | None:
         await anyio.sleep(0.05)
+        return add_slug(product)
+
+
+    def add_slug_logged(product: Product) -> Product | None:
+        """Slow on purpose (it blocks), and it notes every call in calls.log."""
+        with open("calls.log", "a") as log:
+            log.write(product.sku + "\\n")
+        time.sleep(0.01)
         return add_slug(product)
 
 
@@ -144,6 +153,7 @@ class Project:
 
     @classmethod
     def create(cls, root: Path, endpoint: str, child_env: dict[str, str], test: str) -> Project:
+        root.mkdir(parents=True, exist_ok=True)
         (root / "shop.py").write_text(SHOP)
         (root / "drifted.py").write_text(DRIFTED)
         (root / "broken.py").write_text(BROKEN)
@@ -270,12 +280,17 @@ class Lines:
 async def stop(process: Process, sig: int) -> tuple[int, str]:
     """Send `sig`, wait for the exit; return the exit code and the rest of stderr."""
     process.send_signal(sig)
-    with anyio.fail_after(60):
-        code = await process.wait()
+    return await finish(process)
+
+
+async def finish(process: Process) -> tuple[int, str]:
+    """Wait for the exit (a minute at most); return the exit code and the rest of stderr."""
     err = b""
-    if process.stderr is not None:
-        async for chunk in process.stderr:
-            err += chunk
+    with anyio.fail_after(60):
+        if process.stderr is not None:
+            async for chunk in process.stderr:
+                err += chunk
+        code = await process.wait()
     return code, err.decode()
 
 

@@ -43,10 +43,20 @@ from .tail import tail
     help="Table names, as the engine's table_name_template: e.g. 'prod-{table_name}' "
     "(env: ADYN_TABLE_TEMPLATE).",
 )
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Show adyn's log: -v its progress notes, -vv every call (credentials never appear).",
+)
 @click.version_option(package_name="adyn", message="adyn %(version)s")
 @click.pass_context
 def app(
-    ctx: click.Context, endpoint_url: str | None, region: str | None, table_template: str
+    ctx: click.Context,
+    endpoint_url: str | None,
+    region: str | None,
+    table_template: str,
+    verbose: int,
 ) -> None:
     """adyn: operate DynamoDB tables through your adyn models.
 
@@ -54,7 +64,21 @@ def app(
     the current folder is importable. Exit codes: 0 done, 1 a finding (drift, failed items),
     2 an error, 3 a bug in adyn.
     """
+    _log_to_stderr(verbose)
     ctx.obj = Settings(endpoint_url=endpoint_url, region=region, table_template=table_template)
+
+
+def _log_to_stderr(verbose: int) -> None:
+    """adyn's log on stderr: errors only by default (the commands report what went wrong
+    themselves, warnings included), more with -v."""
+    import logging
+
+    level = {0: logging.ERROR, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("adyn: %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("adyn")
+    logger.addHandler(handler)
+    logger.setLevel(level)
 
 
 app.add_command(tables)

@@ -20,6 +20,16 @@ def state_path(data: Path) -> Path:
     return data.with_name(data.name + ".adyn-state")
 
 
+def require_state(data: Path) -> None:
+    """`--resume` needs the state file of `data`: say so before anything else happens."""
+    path = state_path(data)
+    if not path.exists():
+        raise CommandError(
+            f"--resume: there is no state file {path} (the job never started, or ran "
+            "without it); run without --resume"
+        )
+
+
 class ResumeState:
     """The state file of one job; `identity` must match for `--resume` to use it."""
 

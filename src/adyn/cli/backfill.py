@@ -137,7 +137,7 @@ def _summary(name: str, report: BackfillReport, failures: Path | None) -> int:
         f"{len(report.failed):,} failed",
         err=True,
     )
-    for failure in report.failed[:SHOWN_FAILURES]:
+    for failure in sorted(report.failed, key=lambda f: repr(f.key))[:SHOWN_FAILURES]:
         click.echo(f"adyn: failed {failure.key}: {failure.error}", err=True)
     if len(report.failed) > SHOWN_FAILURES:
         more = len(report.failed) - SHOWN_FAILURES

@@ -19,7 +19,7 @@ import click
 import orjson
 
 from ._common import EXIT_FINDING, EXIT_OK, CommandError, bind_existing, run, settings
-from ._state import ResumeState, model_identity, state_path
+from ._state import ResumeState, model_identity, require_state, state_path
 from ._targets import load_model
 
 if TYPE_CHECKING:
@@ -72,6 +72,8 @@ def export(
         raise CommandError("--resume needs -o FILE: an export to stdout cannot be resumed")
     if output is not None and not output.parent.is_dir():
         raise CommandError(f"-o {output}: the folder {output.parent} does not exist")
+    if resume and output is not None:
+        require_state(output)
     if failures is None and output is not None:
         failures = output.with_name(output.name + ".failures.jsonl")
     config = settings()

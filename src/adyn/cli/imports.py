@@ -20,7 +20,7 @@ import click
 import orjson
 
 from ._common import EXIT_FINDING, EXIT_OK, CommandError, bind_existing, run, settings
-from ._state import ResumeState, model_identity, state_path
+from ._state import ResumeState, model_identity, require_state, state_path
 from ._targets import load_model
 
 if TYPE_CHECKING:
@@ -53,6 +53,8 @@ def import_(model: str, file: Path, resume: bool, failures: Path | None) -> int:
     be imported; each is named, with its line number and reason, in the failures file.
     """
     target = load_model(model)
+    if resume:
+        require_state(file)
     failures = failures or file.with_name(file.name + ".failures.jsonl")
     config = settings()
 
