@@ -202,3 +202,32 @@ async def test_local_picks_a_free_port_and_stops_on_sigterm(shop: Project) -> No
     finally:
         code, err = await stop(process, signal.SIGTERM)
     assert code == 0, err
+
+
+def test_import_adyn_loads_none_of_the_command(child_env: dict[str, str]) -> None:
+    probe = (
+        "import sys, adyn; adyn.Model; adyn.BackfillReport; adyn.BatchProgress; "
+        "print(sorted(m for m in sys.modules "
+        "if m.split('.')[0] in ('click', 'rich') or m.startswith('adyn.cli')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"
+    # The engine's aiobotocore may import httpx, whose own command loads click and rich when
+    # they are installed; adyn's command itself stays out of it.
+    probe = "import sys, adyn; adyn.Engine; print([m for m in sys.modules if 'adyn.cli' in m])"
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"
