@@ -107,7 +107,10 @@ class AioTransport:
         max_connections: int = 64,
         credentials: dict[str, str] | None = None,
         config: AioConfig | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
     ) -> None:
+        self._timeouts = (connect_timeout, read_timeout)
         self._session = session or get_session()
         self._region_name = region_name
         self._endpoint_url = endpoint_url
@@ -162,6 +165,8 @@ class AioTransport:
         config = AioConfig(
             max_pool_connections=self._max_connections,
             retries={"total_max_attempts": 1, "mode": "standard"},
+            connect_timeout=self._timeouts[0],
+            read_timeout=self._timeouts[1],
         )
         if self._user_config is not None:
             config = config.merge(self._user_config)

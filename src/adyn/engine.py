@@ -61,6 +61,8 @@ class Engine:
     - `transport`: any `adyn.Transport` (one attempt per call); without one the engine builds
       its default from the options above.
     - `retry`: a `RetryPolicy` for throttling, 5xx answers and dropped connections.
+    - `connect_timeout` / `read_timeout`: seconds the default transport waits for a connection
+      and for an answer (an answer that does not come in time may still have been applied).
     - `max_connections`: the one concurrency limit: calls in flight at once (first come, first
       served beyond it), the HTTP connection pool, and the requests one `save(*objs)`,
       `load(...)`, batch or parallel scan sends at once.
@@ -81,6 +83,8 @@ class Engine:
         transport: Transport | None = None,
         retry: RetryPolicy | None = None,
         max_connections: int = 64,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
         listeners: Sequence[Listener] = (),
         consumed_capacity: bool = False,
         aws_access_key_id: str | None = None,
@@ -102,6 +106,9 @@ class Engine:
                 f"transport must have an async call(service, operation, request, *, idempotent)"
                 f" method; {type(transport).__name__} has none"
             )
+        for name, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise InvalidArgument(f"{name} must be a number of seconds > 0, not {value!r}")
         for listener in listeners:
             if not callable(listener):
                 raise InvalidArgument(f"listeners must be callables, not {listener!r}")
@@ -126,6 +133,8 @@ class Engine:
                 max_connections=max_connections,
                 credentials=credentials,
                 config=config,
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
             )
         self._transport: Transport = transport
         self.endpoint_url = endpoint_url

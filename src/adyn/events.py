@@ -15,7 +15,7 @@ the call.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +67,7 @@ class CallEvent:
     items: int | None
 
 
-Listener = Any  # Callable[[CallEvent], object]; Any so lambdas and bound methods type-check
+Listener = Callable[[CallEvent], object]
 
 
 def consumed_by_table(operation: str, response: Wire) -> dict[str, ConsumedCapacity]:

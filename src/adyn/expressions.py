@@ -453,7 +453,7 @@ class Condition:
         return Not(self)
 
     def __bool__(self) -> bool:
-        raise TypeError(
+        raise InvalidCondition(
             "a condition has no truth value: combine conditions with & | ~, not and/or/not"
         )
 
