@@ -81,9 +81,9 @@ class Adyn(Contender):
         return await self.engine.query(Bench, key=_partition(1000)).all()
 
     def decode_1000(self, body: bytes) -> list[Any]:
-        # The fast path's decode step, as the engine runs it: orjson, then the model's generated
-        # decoder over the page. Both are internal to adyn; the benchmark times this step alone.
-        from adyn._transport import parse_body
+        # The decode step as the engine runs it: orjson, then the model's generated decoder
+        # over the page. Both are internal to adyn; the benchmark times this step alone.
+        from adyn._http import parse_body
         from adyn.schema import schema_of
 
         return schema_of(Bench).decode_page(parse_body(body)["Items"])

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from .events import CallEvent, ConsumedCapacity
     from .expressions import Action, Condition, Path
     from .model import GlobalIndex, HashKey, LocalIndex, Model, RangeKey, Version
+    from .paths import F
     from .query import Page, Query, Scan
     from .retry import RetryPolicy
     from .stream import Record, Stream
@@ -73,6 +74,7 @@ _LAZY = {
     "DynamoError": ".errors",
     "Engine": ".engine",
     "EngineClosed": ".errors",
+    "F": ".paths",
     "FailedItem": ".backfill",
     "GlobalIndex": ".model",
     "HashKey": ".model",
@@ -138,6 +140,7 @@ __all__ = [
     "DynamoError",
     "Engine",
     "EngineClosed",
+    "F",
     "FailedItem",
     "GlobalIndex",
     "HashKey",

@@ -575,7 +575,7 @@ def _check_key_field(model: str, field_name: str, spec: FieldSpec, nullable: boo
         )
 
 
-def _compile_index(schema: ModelSchema, index: _Index) -> IndexSpec:
+def _compile_index(schema: ModelSchema, index: _Index[Any]) -> IndexSpec:
     model = schema.name
     attr = index.attr_name or "?"
 
