@@ -26,6 +26,8 @@ import anyio
 from anyio.abc import Process
 from anyio.from_thread import start_blocking_portal
 
+from ..errors import AdynError
+
 __all__ = ["LocalServerError", "local_dynalite", "local_dynamodb"]
 
 HOST = "127.0.0.1"
@@ -46,8 +48,8 @@ os.execvp(sys.argv[2], sys.argv[2:])
 """
 
 
-class LocalServerError(RuntimeError):
-    """An embedded DynamoDB server could not be found or started."""
+class LocalServerError(AdynError, RuntimeError):
+    """An embedded DynamoDB server could not be found or started (also a RuntimeError)."""
 
 
 @asynccontextmanager
@@ -88,10 +90,12 @@ async def local_dynamodb(
 def _child_env() -> dict[str, str]:
     """This environment, with this adyn importable in the child (also from a bare checkout).
 
-    Blocking (it resolves a path): run it in a worker thread.
+    adyn's folder goes after the caller's own PYTHONPATH: when adyn is installed that folder is
+    site-packages, which must not shadow what the caller put first. Blocking (it resolves a
+    path): run it in a worker thread.
     """
     source = str(Path(__file__).resolve().parents[2])
-    path = os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))
+    path = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), source]))
     return {**os.environ, "PYTHONPATH": path}
 
 
