@@ -200,7 +200,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.005, help="the slow server's latency")
     parser.add_argument("--only", nargs="*", choices=sorted(REGISTRY), help="contenders to run")
     parser.add_argument(
-        "--cases", nargs="*", choices=[c.key for c in CASES] + ["stream"], help="cases to run"
+        "--cases",
+        nargs="*",
+        choices=[c.key for c in CASES] + ["stream", "backfill"],
+        help="cases to run",
     )
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
     parser.add_argument(
@@ -242,6 +245,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"Streams: {stream}")
     else:
         print(f"Streams: {rate:,.0f} records decoded per second ({stream})")
+    backfill = None
+    if not args.cases or "backfill" in args.cases:  # its own stub and process: bench_backfill.py
+        from .bench_backfill import describe
+        from .bench_backfill import run as run_backfill
+
+        backfill = run_backfill(args.quick)
+        print(describe(backfill))
     print()
     print("## Goals" if md else "Goals (ratios from this run)")
     print()
@@ -261,6 +271,8 @@ def main(argv: list[str] | None = None) -> None:
         for key, result in by.items()
         if key in ADYN_KEYS and result.na is not None
     ]
+    if backfill is not None and "error" in backfill:
+        failures.append(f"backfill: {backfill['error']}")
     if args.check and failures:
         print("\nadyn failed:\n  " + "\n  ".join(failures), file=sys.stderr)
         raise SystemExit(1)
