@@ -23,6 +23,7 @@ import select
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 from typing import IO, Any
@@ -203,7 +204,7 @@ class Run:
             for key in live[shift:] + live[:shift]:
                 if case.kind == "cold":
                     reply = self.cold_start(key)
-                elif case.kind == "memory":
+                elif case.kind == "memory" and not self.args.quick:
                     reply = self.fresh(key, case)
                 else:
                     reply = self.workers[key].request({"cmd": "run", "case": case.key})
@@ -227,7 +228,8 @@ class Run:
         return {"metrics": {"wall": wall, "cpu": reply["cpu"]}}
 
     def fresh(self, key: str, case: Case) -> dict[str, Any]:
-        """One repetition in a new worker process, so that RSS starts from a small heap."""
+        """One repetition in a new worker process, so that RSS starts from a small heap (not in
+        a --quick run, where the long-lived worker does it: the smoke run stays short)."""
         args = ["-m", "benchmarks.worker", key, *self.quick]
         worker = Process(args, self.log, self.pythons[key])
         try:
@@ -268,6 +270,90 @@ class Run:
         return done
 
 
+@dataclass
+class Measured:
+    """What one run measured, enough to print its tables again (`--json`, `--from-json`)."""
+
+    results: Results
+    suites: dict[str, Any]  # suite key -> figures, or {"na": why}
+    machine: list[str]
+    keys: list[str]
+    reps: int
+    seconds: float
+    quick: bool
+
+    def dump(self) -> bytes:
+        raw = dict(vars(self))
+        raw["results"] = {
+            case: {k: {"samples": r.samples, "na": r.na} for k, r in by.items()}
+            for case, by in self.results.items()
+        }
+        return orjson.dumps(raw, option=orjson.OPT_INDENT_2)
+
+    @classmethod
+    def load(cls, data: bytes) -> Measured:
+        raw = orjson.loads(data)
+        raw["results"] = {
+            case: {k: Result(r["samples"], r["na"]) for k, r in by.items()}
+            for case, by in raw["results"].items()
+        }
+        return cls(**raw)
+
+
+def render(measured: Measured, md: bool) -> tuple[str, list[str]]:
+    """The machine, every case's table, the suites and the goals; and the goals not met."""
+    labels = {key: entry.label for key, entry in REGISTRY.items()}
+    out: list[str] = []
+    bullet = "- " if md else "  "
+    out += ["### Machine" if md else "Machine", ""]
+    out += [bullet + line for line in measured.machine]
+    quick_note = " (--quick: counts too small to read)" if measured.quick else ""
+    out.append(
+        f"{bullet}Run: {measured.reps} repetition(s) per case (3 for the heaviest), median; "
+        f"{measured.seconds:.0f}s in all{quick_note}"
+    )
+    out += ["", "### Results" if md else "Results", ""]
+    out.append(
+        "Client CPU is `time.process_time` of the client's process (every thread). Each "
+        "ratio 'vs adyn' reads the same way: above 1, adyn is better (for a cost: contender / "
+        "adyn; for a throughput: adyn / contender)."
+    )
+    out += ["", results_tables(measured.results, labels, md), ""]
+    for suite in SUITES:
+        figures = measured.suites.get(suite.key) or {"na": "not run"}
+        if "na" in figures:
+            out.append(f"{suite.title}: n/a: {figures['na']}")
+        elif suite.key == "stream" and (rate := stream_rate(figures)) is not None:
+            out.append(f"{suite.title}: {rate:,.0f} ({figures})")
+        else:
+            out.append(f"{suite.title}: {figures}")
+    out += ["", "### Goals" if md else "Goals (ratios from this run)", ""]
+
+    def peers() -> list[str]:
+        return [k for k in measured.keys if k in REGISTRY and not REGISTRY[k].reference]
+
+    stream = measured.suites.get("stream")
+    text, missed = goals_table(
+        measured.results, stream if stream and "na" not in stream else None, peers, md
+    )
+    out.append(text)
+    return "\n".join(out), missed
+
+
+DOCS = ROOT / "docs" / "performance.md"
+BEGIN, END = "<!-- benchmark tables: begin -->", "<!-- benchmark tables: end -->"
+
+
+def write_docs(text: str, path: Path = DOCS) -> None:
+    """Replace what stands between the markers in docs/performance.md with `text`."""
+    page = path.read_text(encoding="utf-8")
+    head, begin, rest = page.partition(BEGIN)
+    _, end, tail = rest.partition(END)
+    if not begin or not end:
+        raise SystemExit(f"{path} has no {BEGIN} ... {END} markers")
+    path.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__.split("\n")[0]
@@ -288,105 +374,80 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--python312", help="the Python 3.12 interpreter for dynamoxy")
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
     parser.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="put this run's Markdown tables into docs/performance.md (between its markers)",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="exit with status 1 if an adyn case failed (for a CI smoke run)",
     )
     parser.add_argument("--json", type=Path, help="also write the raw measurements here")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        help="print (or --write-docs) a saved run's tables; measure nothing",
+    )
     parser.add_argument("--log", type=Path, help="the children's stderr (default: discarded)")
     args = parser.parse_args(argv)
 
-    from .worker import versions  # the runner's own environment is the main one
-
-    labels = {key: entry.label for key, entry in REGISTRY.items()}
-    started = time.perf_counter()
-    log: IO[str]
-    with open(args.log or os.devnull, "w", encoding="utf-8") as log:
-        run = Run(args, log)
-        run.interpreters()
-        server = run.start()
-        try:
-            run.measure()
-        finally:
-            run.close()
-            server.stop()
-        suites = run.suites()
-    elapsed = time.perf_counter() - started
-    report(args, run, suites, labels, versions(), elapsed)
-
-
-def report(
-    args: argparse.Namespace,
-    run: Run,
-    suites: dict[str, tuple[dict[str, Any] | None, str]],
-    labels: dict[str, str],
-    own: dict[str, str],
-    elapsed: float,
-) -> None:
-    md = args.markdown
+    if args.from_json:
+        measured = Measured.load(args.from_json.read_bytes())
+    else:
+        measured = measure(args)
+        if args.json:
+            args.json.write_bytes(measured.dump())
+    text, missed = render(measured, args.markdown or args.write_docs)
     print()
-    print("### Machine" if md else "Machine")
-    print()
-    for line in machine(run.infos, own):
-        print(f"- {line}" if md else f"  {line}")
-    bullet = "- " if md else "  "
-    quick_note = " (--quick)" if args.quick else ""
-    print(
-        f"{bullet}Run: {run.reps} repetition(s) per case (3 for the heaviest), median; "
-        f"{elapsed:.0f}s in all{quick_note}"
-    )
-    print()
-    print("### Results" if md else "Results")
-    print()
-    print(
-        "Client CPU is time.process_time of the client's process (every thread). Every ratio "
-        "'vs adyn' reads the same way: above 1, adyn is better (a cost: contender / adyn; a "
-        "throughput: adyn / contender)."
-    )
-    print()
-    print(results_tables(run.results, labels, md))
-    print()
-    stream = suites.get("stream", (None, ""))[0]
-    for suite in SUITES:
-        figures, reason = suites.get(suite.key, (None, "not run"))
-        if figures is None:
-            print(f"{suite.title}: n/a: {reason}")
-        elif suite.key == "stream" and (rate := stream_rate(figures)) is not None:
-            print(f"{suite.title}: {rate:,.0f} ({figures})")
-        else:
-            print(f"{suite.title}: {figures}")
-    print()
-    print("### Goals" if md else "Goals (ratios from this run)")
-    print()
-
-    def peers() -> list[str]:
-        return [k for k in run.keys if not REGISTRY[k].reference]
-
-    text, missed = goals_table(run.results, stream, peers, md)
     print(text)
-    if missed and not md:
+    if args.write_docs:
+        write_docs(text)
+        print(f"\nwrote the tables into {DOCS.relative_to(ROOT)}", file=sys.stderr)
+    elif missed:
         print("\nNot met:\n  " + "\n  ".join(missed))
-
-    if args.json:
-        raw = {
-            "results": {
-                case: {k: {"samples": r.samples, "na": r.na} for k, r in by.items()}
-                for case, by in run.results.items()
-            },
-            "suites": {key: figures for key, (figures, _) in suites.items()},
-            "machine": machine(run.infos, own),
-        }
-        args.json.write_bytes(orjson.dumps(raw, option=orjson.OPT_INDENT_2))
 
     failures = [
         f"{case} / {key}: {result.na}"
-        for case, by in run.results.items()
+        for case, by in measured.results.items()
         for key, result in by.items()
         if key in ADYN_KEYS and result.na is not None
     ]
     if args.check and failures:
         print("\nadyn failed:\n  " + "\n  ".join(failures), file=sys.stderr)
         raise SystemExit(1)
+
+
+def measure(args: argparse.Namespace) -> Measured:
+    from .worker import versions  # the runner's own environment is the main one
+
+    started = time.perf_counter()
+    log: IO[str]
+    with open(args.log or os.devnull, "w", encoding="utf-8") as log:
+        run = Run(args, log)
+        run.interpreters()
+        server = run.start()
+        print(f"  contenders open: {time.perf_counter() - started:.1f}s", file=sys.stderr)
+        try:
+            run.measure()
+        finally:
+            run.close()
+            server.stop()
+        begun = time.perf_counter()
+        suites = run.suites()
+        print(f"  suites: {time.perf_counter() - begun:.1f}s", file=sys.stderr)
+    return Measured(
+        results=run.results,
+        suites={
+            key: figures if figures is not None else {"na": why}
+            for key, (figures, why) in suites.items()
+        },
+        machine=machine(run.infos, versions()),
+        keys=run.keys,
+        reps=run.reps,
+        seconds=time.perf_counter() - started,
+        quick=args.quick,
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ from .data import PAGED_TOTAL, SCAN_TOTAL
 #   "memory"   `size` objects loaded through `method` (1,000-item pages) and kept, in a new
 #              worker process per repetition; the memory they retain is measured after a full
 #              collection;
-#   "cold"     a fresh process per repetition (benchmarks/coldstart.py), run by the runner.
+#   "cold"     a fresh process per repetition (benchmarks/coldstart.py), run by the runner;
+#              untimed once first (page cache, .pyc files), except in a --quick run.
 KINDS = ("ops", "fairness", "memory", "cold")
 
 # What the workers report, per repetition. `better` says which way is good; `scale` and `unit`
@@ -98,7 +99,7 @@ CASES: tuple[Case, ...] = (
         1,
         1,
         size=10_000,
-        quick_size=500,
+        quick_size=250,
         reps=3,
         unit="batch",
     ),

@@ -22,7 +22,7 @@ SCAN_PK = "scan"  # the partition of the items a Scan returns
 PAGE_BYTES = 1024 * 1024  # DynamoDB stops a Scan or Query page at 1 MB of items
 # Items in the stub's two scanned tables, full run and --quick: read in 1 MB pages, and in pages
 # of `Limit` items (benchmarks/stub_server.py).
-SCAN_TOTAL = {False: 100_000, True: 3_000}
+SCAN_TOTAL = {False: 100_000, True: 2_500}
 PAGED_TOTAL = {False: 20_000, True: 500}
 PAGED_SIZE = 100
 

@@ -103,7 +103,7 @@ def ratio(by: dict[str, Result], key: str, metric: str) -> float | None:
 NOTES = {
     ("query_1000", "aiodynamo"): "plain dicts, numbers as float, no validation",
     ("decode_1000", "aiodynamo"): "plain dicts, numbers as float, no validation",
-    ("decode_1000", ADYN): "orjson + the engine's decode, through a user-written Transport",
+    ("decode_1000", ADYN): "orjson, then the engine's decode of the page",
     ("decode_1000", "aiobotocore"): "botocore's parser only",
     ("put_one", ADYN): "save() sends UpdateItem",
     ("concurrent_get", "aiobotocore"): "botocore's default pool: 10 connections",
@@ -149,7 +149,9 @@ def results_tables(results: Results, labels: dict[str, str], md: bool) -> str:
         by = results.get(case.key)
         if not by:
             continue
-        title = f"{case.title} (one operation: one {case.unit})"
+        title = (
+            case.title if case.unit == "op" else f"{case.title} (one operation: one {case.unit})"
+        )
         out.append(f"### {title}" if md else f"{title}")
         out.append("")
         out.append(case_table(case, by, labels, md))
@@ -388,7 +390,9 @@ def machine(workers: dict[str, dict[str, Any]], own: dict[str, str]) -> list[str
     ]
     for key, info in workers.items():
         theirs = ", ".join(
-            f"{n} {v}" for n, v in info.get("versions", {}).items() if n not in own or own[n] != v
+            f"{name} {version}"
+            for name, version in info.get("versions", {}).items()
+            if name != "adyn" and own.get(name) != version  # adyn: on PYTHONPATH, never used
         )
         lines.append(
             f"{key} runs on Python {info.get('python', '?')} in its own virtualenv: {theirs}"

@@ -13,7 +13,7 @@ scan: a 2 ms server). Operations:
 - BatchWriteItem: `{"UnprocessedItems": {}}`; TransactWriteItems: `{}`;
 - Query: a page of 1,000 items when the key value is `items-1000`, else 100 items
   (`Select: COUNT` gets only the counts);
-- Scan: a table of `SCAN_TOTAL` items (100,000; 3,000 with `--quick`) in 1 MB pages (2,410 items,
+- Scan: a table of `SCAN_TOTAL` items (100,000; 2,500 with `--quick`) in 1 MB pages (2,410 items,
   DynamoDB's limit, `benchmarks.data.items_per_mb_page`) when the request has no `Limit`, and of
   `PAGED_TOTAL` items (20,000; 500 with `--quick`) in pages of `Limit` items when it has one.
   Every page but the last carries a `LastEvaluatedKey` whose `sk` is `scan-<offset of the next

@@ -118,8 +118,9 @@ class Harness:
         if case.kind == "memory":
             return await self.memory(case, op)
         # Warm up once, untimed; an operation over thousands of items (a batch, a scan) is its
-        # own warm-up: first-call costs vanish in it.
-        if case.key not in self.warmed and case.size <= 1000:
+        # own warm-up: first-call costs vanish in it. A --quick run's figures are not for
+        # reading: it skips warm-ups.
+        if case.key not in self.warmed and case.size <= 1000 and not self.quick:
             await self.measure(case, op, max(2, n // 5))
         self.warmed.add(case.key)
         return await self.measure(case, op, n)
@@ -213,17 +214,18 @@ class Harness:
                 kept.append(await call if is_async else call)
             return kept
 
-        warm = op(*(args[:1] if args is not None else ()))
-        await warm if is_async else None
-        del warm
-        gc.collect()
-        rss0, tracked0 = _rss(), len(gc.get_objects())
-        kept = await load()
-        gc.collect()
-        rss, tracked = _rss() - rss0, len(gc.get_objects()) - tracked0
-        objects = sum(len(page) for page in kept)
-        del kept
-        gc.collect()
+        rss = tracked = 0
+        if not self.quick:  # a --quick run only checks that the case runs: the heap pass
+            warm = op(*(args[:1] if args is not None else ()))
+            await warm if is_async else None
+            del warm
+            gc.collect()
+            rss0, tracked0 = _rss(), len(gc.get_objects())
+            kept = await load()
+            gc.collect()
+            rss, tracked = _rss() - rss0, len(gc.get_objects()) - tracked0
+            del kept
+            gc.collect()
         tracemalloc.start()
         try:
             base = tracemalloc.get_traced_memory()[0]
@@ -232,6 +234,7 @@ class Harness:
             heap = tracemalloc.get_traced_memory()[0] - base
         finally:
             tracemalloc.stop()
+        objects = sum(len(page) for page in kept)
         del kept
         return {
             "metrics": {
