@@ -11,6 +11,7 @@ import pytest
 
 from _models import Post
 from adyn import (
+    CallEvent,
     Engine,
     InvalidCondition,
     InvalidQuery,
@@ -23,18 +24,14 @@ USER = uuid4()
 
 
 class CountingCalls:
-    """Counts the calls the engine sends, by operation."""
+    """Counts the calls the engine sends, by operation (through a listener)."""
 
     def __init__(self, engine: Engine) -> None:
         self.counts: dict[str, int] = {}
-        transport = engine.transport
-        original = transport.call
+        engine.listeners.append(self._count)
 
-        async def call(operation: str, request: dict[str, Any], **kw: Any) -> dict[str, Any]:
-            self.counts[operation] = self.counts.get(operation, 0) + 1
-            return await original(operation, request, **kw)
-
-        transport.call = call  # type: ignore[method-assign]
+    def _count(self, event: CallEvent) -> None:
+        self.counts[event.operation] = self.counts.get(event.operation, 0) + 1
 
 
 @pytest.fixture

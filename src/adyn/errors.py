@@ -173,10 +173,16 @@ class TransactionCanceled(AdynError):
 
 
 class BatchIncomplete(AdynError):
-    """A batch ran out of retries. `.objects` names exactly what was not written or read."""
+    """A batch could not do everything.
 
-    def __init__(self, message: str, objects: Iterable[Any]) -> None:
+    `.objects` names exactly what was not written (or not read); `.unknown` names the writes
+    that may or may not have been applied (an attempt that carried them may have reached
+    DynamoDB before the connection failed). Everything else was done exactly once.
+    """
+
+    def __init__(self, message: str, objects: Iterable[Any], unknown: Iterable[Any] = ()) -> None:
         self.objects = list(objects)
+        self.unknown = list(unknown)
         super().__init__(message)
 
 

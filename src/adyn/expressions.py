@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .codecs import DYNAMIC, INT, Codec, CodecError
+from .codecs import DYNAMIC, INT, Codec, CodecError, b64_text
 from .errors import InvalidCondition
 
 if TYPE_CHECKING:
@@ -295,7 +295,7 @@ class Path(Operand):
         if self.codec.wire_type == "S" and isinstance(value, str):
             return _Value({"S": value})
         if self.codec.wire_type == "B" and isinstance(value, bytes):
-            return _Value({"B": value})
+            return _Value({"B": b64_text(value)})
         return self._value(value)
 
     def begins_with(self, prefix: Any) -> Condition:
@@ -453,7 +453,7 @@ class Condition:
         return Not(self)
 
     def __bool__(self) -> bool:
-        raise TypeError(
+        raise InvalidCondition(
             "a condition has no truth value: combine conditions with & | ~, not and/or/not"
         )
 

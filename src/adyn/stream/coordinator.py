@@ -175,6 +175,7 @@ class Stream:
         clock: Clock | None = None,
         pacing: Pacing | None = None,
         rng: random.Random | None = None,
+        observe: Callable[[datetime], None] | None = None,
     ) -> None:
         if on_trim not in ("raise", "skip"):
             raise ValueError(f"on_trim must be 'raise' or 'skip', not {on_trim!r}")
@@ -185,6 +186,7 @@ class Stream:
         self.clock: Clock = clock or SystemClock()
         self.pacing = pacing or Pacing()
         self.rng = rng or random.Random()
+        self._observe = observe  # told each delivered record's creation time (telemetry)
         self.stats = StreamStats()
         self._state = "new"
         self._specs: list[StreamSource] = []
@@ -349,7 +351,10 @@ class Stream:
                     self._index = index + 1
                     raw = records[index]
                     ack = page.ledger.deliver(raw["dynamodb"]["SequenceNumber"], tracked)
-                    return decode_record(raw, page.source, page.shard_id, ack)
+                    record = decode_record(raw, page.source, page.shard_id, ack)
+                    if self._observe is not None:
+                        self._observe(record.created_at)
+                    return record
                 self._page = None
             gen = self._gen
             if gen is None:

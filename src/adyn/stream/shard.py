@@ -18,8 +18,8 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
-from .._transport import THROTTLING_CODES
-from ..errors import DynamoError, RecordsExpired, Throttled
+from ..errors import DynamoError, RecordsExpired
+from ..errors import is_throttling as is_throttling
 from .clock import Clock
 from .pacing import Pacing, StreamStats
 from .position import Ledger, ShardInfo, Start
@@ -36,10 +36,6 @@ EXPIRED = "ExpiredIteratorException"
 TRIMMED = "TrimmedDataAccessException"
 NOT_FOUND = "ResourceNotFoundException"
 LIMIT = "LimitExceededException"
-
-
-def is_throttling(exc: DynamoError) -> bool:
-    return isinstance(exc, Throttled) or exc.code == LIMIT or exc.code in THROTTLING_CODES
 
 
 @dataclass(slots=True)
