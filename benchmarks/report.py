@@ -152,7 +152,7 @@ def results_tables(results: Results, labels: dict[str, str], md: bool) -> str:
         title = (
             case.title if case.unit == "op" else f"{case.title} (one operation: one {case.unit})"
         )
-        out.append(f"### {title}" if md else f"{title}")
+        out.append(f"#### {title}" if md else title)
         out.append("")
         out.append(case_table(case, by, labels, md))
         out.append("")
