@@ -1,6 +1,6 @@
 """Run every benchmark case against every contender and print the ratios.
 
-    python -m benchmarks            # the full run (about 25 minutes on 2 shared cores)
+    python -m benchmarks            # the full run (50 minutes on 2 busy shared cores)
     python -m benchmarks --quick    # a smoke run: every case, small counts
     python -m benchmarks --markdown # tables in Markdown (the body of docs/performance.md)
     python -m benchmarks --quick --reps 1 --check   # CI smoke: fails if an adyn case fails

@@ -89,7 +89,9 @@ def plain_item(pk: str, i: int) -> dict[str, Any]:
     }
 
 
-def _wire_value(value: Any) -> Wire:
+def to_wire(value: Any, raw_bytes: bool = False) -> Wire:
+    """One Python value as DynamoDB JSON: binary as base64 text, or left as bytes for botocore's
+    typed input (`raw_bytes`)."""
     if isinstance(value, bool):
         return {"BOOL": value}
     if isinstance(value, str):
@@ -97,19 +99,19 @@ def _wire_value(value: Any) -> Wire:
     if isinstance(value, Decimal | int):
         return {"N": str(value)}
     if isinstance(value, bytes):
-        return {"B": base64.b64encode(value).decode("ascii")}
+        return {"B": value if raw_bytes else base64.b64encode(value).decode("ascii")}
     if isinstance(value, set):
         return {"SS": sorted(value)}
     if isinstance(value, list):
-        return {"L": [_wire_value(v) for v in value]}
+        return {"L": [to_wire(v, raw_bytes) for v in value]}
     if isinstance(value, dict):
-        return {"M": {k: _wire_value(v) for k, v in value.items()}}
+        return {"M": {k: to_wire(v, raw_bytes) for k, v in value.items()}}
     raise TypeError(type(value))
 
 
 def wire_item(pk: str, i: int) -> Wire:
     """Item number `i` of partition `pk` as DynamoDB JSON (binary as base64 text)."""
-    return {name: _wire_value(value) for name, value in plain_item(pk, i).items()}
+    return {name: to_wire(value) for name, value in plain_item(pk, i).items()}
 
 
 def page(size: int) -> Wire:

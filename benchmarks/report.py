@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -382,11 +383,18 @@ def machine(workers: dict[str, dict[str, Any]], own: dict[str, str]) -> list[str
     except OSError:
         model = platform.processor() or model
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        commit = ""
     lines = [
         f"CPU: {model}, {os.cpu_count()} logical cores (load average at the end: {load})",
         f"Python {platform.python_version()} ({platform.python_implementation()}), "
         f"{platform.system()} {platform.release()}",
         "Libraries: " + ", ".join(f"{name} {version}" for name, version in own.items()),
+        f"Checkout: {commit or 'not a git checkout'}",
     ]
     for key, info in workers.items():
         theirs = ", ".join(

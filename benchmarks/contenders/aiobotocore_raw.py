@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
-from decimal import Decimal
 from typing import Any
 
 from aiobotocore.config import AioConfig
 from aiobotocore.parsers import AioResponseParserFactory
 from aiobotocore.session import get_session
 
-from ..data import GET_KEY, PAGE_KEYS, PAGED_SIZE, TABLE
+from ..cases import CASES
+from ..data import GET_KEY, PAGE_KEYS, PAGED_SIZE, TABLE, to_wire
 from .base import REGION, STATIC_CREDENTIALS, Contender, Endpoints
 
 _HEADERS = {"content-type": "application/x-amz-json-1.0", "x-amzn-requestid": "bench"}
@@ -28,23 +28,6 @@ def query_kwargs(size: int) -> dict[str, Any]:
         "ExpressionAttributeNames": {"#pk": "pk"},
         "ExpressionAttributeValues": {":pk": {"S": PAGE_KEYS[size]}},
     }
-
-
-def typed_value(value: Any) -> dict[str, Any]:
-    """One Python value of the benchmark item as botocore's typed input (bytes stay bytes)."""
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, str):
-        return {"S": value}
-    if isinstance(value, Decimal | int):
-        return {"N": str(value)}
-    if isinstance(value, bytes):
-        return {"B": value}
-    if isinstance(value, set):
-        return {"SS": sorted(value)}
-    if isinstance(value, list):
-        return {"L": [typed_value(v) for v in value]}
-    return {"M": {k: typed_value(v) for k, v in value.items()}}
 
 
 class AiobotocoreTyped(Contender):
@@ -86,7 +69,7 @@ class AiobotocoreTyped(Contender):
         return typed
 
     def build(self, item: dict[str, Any]) -> Any:
-        return {name: typed_value(value) for name, value in item.items()}
+        return {name: to_wire(value, raw_bytes=True) for name, value in item.items()}
 
     def encode(self, obj: Any) -> dict[str, Any]:
         return obj  # type: ignore[no-any-return]
@@ -154,20 +137,9 @@ class AiobotocorePool64(AiobotocoreTyped):
     label = "raw aiobotocore (max_pool_connections=64)"
     config = AioConfig(max_pool_connections=64)
     unsupported = {
-        case: "only differs from the default in the concurrent cases"
-        for case in (
-            "query_1000",
-            "decode_1000",
-            "put_one",
-            "get_one",
-            "query_100",
-            "batch_write",
-            "transaction_25",
-            "scan_1mb",
-            "scan_paged",
-            "memory",
-            "cold_start",
-        )
+        case.key: "only differs from the default in the concurrent cases"
+        for case in CASES
+        if case.tasks(quick=False) == 1
     }
 
 

@@ -7,23 +7,11 @@ from typing import Any
 
 import orjson
 
+from ..cases import CASES
 from .base import Contender
 
 ONLY_DECODE = "a reference for the decode step only"
-_CASES = (
-    "query_1000",
-    "put_one",
-    "get_one",
-    "query_100",
-    "batch_write",
-    "transaction_25",
-    "scan_1mb",
-    "scan_paged",
-    "cold_start",
-    "concurrent_get",
-    "inflight_256",
-    "fairness",
-)
+_CASES = tuple(case.key for case in CASES if case.key not in ("decode_1000", "memory"))
 
 
 class JsonLoads(Contender):
