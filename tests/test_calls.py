@@ -3,6 +3,7 @@ fair queueing, and bad arguments, through real servers and through a user-writte
 
 from __future__ import annotations
 
+import logging
 import statistics
 import time
 import zlib
@@ -243,6 +244,29 @@ async def test_request_ids_reach_events_and_errors(engine: Engine) -> None:
             "dynamodb", "DescribeTable", {"TableName": "no-such-table"}, idempotent=True
         )
     assert raised.value.status == 400 and raised.value.request_id
+
+
+async def test_debug_logs_one_line_per_call_without_credentials(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret, key_id, token = "s3cr3t-SECRET-value", "AKIDTESTKEYID0001", "TOKEN-sess-42"
+    with caplog.at_level(logging.DEBUG):
+        async with Engine(
+            endpoint_url=backend,
+            aws_access_key_id=key_id,
+            aws_secret_access_key=secret,
+            aws_session_token=token,
+            table_name_template="{table_name}-debuglog",
+        ) as engine:
+            await engine.bind(Counter)
+            await engine.get(Counter, id="nobody")
+    lines = [r.getMessage() for r in caplog.records if r.name == "adyn.calls"]
+    assert any("GetItem" in line and "request_id=" in line for line in lines)
+    everything = "\n".join(
+        f"{r.name} {r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records
+    )
+    for credential in (secret, key_id, token):
+        assert credential not in everything
 
 
 # ---------------------------------------------------------------------- telemetry

@@ -18,7 +18,7 @@ import pytest
 from aiobotocore.session import AioSession, get_session
 
 from adyn._calls import Caller
-from adyn._transport import AioTransport
+from adyn._http import HTTPTransport
 from adyn.errors import DynamoError, OutcomeUnknown, Throttled
 from adyn.retry import RetryPolicy
 from harness import (
@@ -43,7 +43,7 @@ class Transport:
     def __init__(
         self, *, endpoint_url: str, session: AioSession, retry: RetryPolicy | None = None
     ) -> None:
-        self._transport = AioTransport(endpoint_url=endpoint_url, session=session)
+        self._transport = HTTPTransport(endpoint_url=endpoint_url, session=session)
         self._caller = Caller(self._transport, retry=retry or RetryPolicy(), limit=64, listeners=[])
 
     async def open(self) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
+import anyio
 import pytest
 
 from _models import Post
@@ -28,10 +30,19 @@ class CountingCalls:
 
     def __init__(self, engine: Engine) -> None:
         self.counts: dict[str, int] = {}
+        self._waiting: dict[tuple[str, int], anyio.Event] = {}
         engine.listeners.append(self._count)
 
     def _count(self, event: CallEvent) -> None:
-        self.counts[event.operation] = self.counts.get(event.operation, 0) + 1
+        n = self.counts[event.operation] = self.counts.get(event.operation, 0) + 1
+        waiting = self._waiting.pop((event.operation, n), None)
+        if waiting is not None:
+            waiting.set()
+
+    async def reach(self, operation: str, n: int) -> None:
+        """Wait until `n` calls of `operation` have ended."""
+        if self.counts.get(operation, 0) < n:
+            await self._waiting.setdefault((operation, n), anyio.Event()).wait()
 
 
 @pytest.fixture
@@ -91,13 +102,18 @@ async def test_pages_are_fetched_lazily(forum: Engine) -> None:
     q = forum.query(Post, key=Post.forum == "f", page_size=5)
     assert calls.counts.get("Query", 0) == 0  # building a query sends nothing
     first = await q.first()
-    assert first is not None and calls.counts["Query"] == 1
+    assert first is not None and calls.counts["Query"] == 1  # first(): one page, no read-ahead
     seen = 0
-    async for _ in q:
-        seen += 1
-        if seen == 6:
-            break
-    assert calls.counts["Query"] == 3  # one for first(), two pages for six items
+    async with aclosing(q.__aiter__()) as items:  # type: ignore[type-var]
+        async for _ in items:
+            seen += 1
+            if seen == 5:  # the last item of page 1: page 2 is read ahead while we work
+                with anyio.fail_after(10):
+                    await calls.reach("Query", 3)
+            if seen == 6:
+                break
+    # page 3's read-ahead started with page 2 and ended, unsent, when iteration stopped
+    assert calls.counts["Query"] == 3
 
 
 async def test_tokens_resume_exactly_after_a_page(forum: Engine) -> None:

@@ -266,7 +266,7 @@ def _replace_table(value: Any, table: str) -> Any:
 async def test_the_crc32_of_every_response_is_verified(
     pair: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import adyn._transport as transport_module
+    import adyn._http as transport_module
 
     fast = pair.engine
     calls: list[bytes] = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 from contextlib import AsyncExitStack
 from decimal import Decimal
 from typing import Annotated, Any
@@ -72,10 +71,6 @@ class BodyTransport:
         return answer
 
 
-def _takes_transport() -> bool:
-    return "transport" in inspect.signature(Engine).parameters
-
-
 class Adyn(Contender):
     """`engine.get`, `engine.save` (UpdateItem), `engine.query(...).all()`, `engine.batch()`,
     `engine.transaction()`, `async for` over `engine.scan(...)`."""
@@ -91,7 +86,7 @@ class Adyn(Contender):
         self.slow_engine = await self._engine(endpoint_url=endpoints.latency_url)
         self.page_engine = await self._engine(endpoint_url=endpoints.page_url)
         self._body = BodyTransport()
-        self.body_engine = await self._engine(transport=self._body) if _takes_transport() else None
+        self.body_engine = await self._engine(transport=self._body)
 
     async def _engine(self, **kwargs: Any) -> Engine:
         engine = await self._stack.enter_async_context(Engine(**kwargs))
@@ -117,19 +112,8 @@ class Adyn(Contender):
         return await self.engine.query(Bench, key=_partition(1000)).all()
 
     async def decode_1000(self, body: bytes) -> list[Any]:
-        if self.body_engine is None:
-            return self._decode_internal(body)
         self._body.body = body
         return await self.body_engine.query(Bench, key=_partition(1000)).all()
-
-    @staticmethod
-    def _decode_internal(body: bytes) -> list[Any]:
-        # Until `Engine(transport=...)` lands: the engine's own decode step, through internals.
-        from adyn._transport import parse_body  # type: ignore[attr-defined]
-        from adyn.schema import schema_of
-
-        items: list[Any] = schema_of(Bench).decode_page(parse_body(body)["Items"])
-        return items
 
     async def batch_write(self, objs: list[Any]) -> None:
         async with self.engine.batch() as batch:

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from .events import CallEvent, ConsumedCapacity
     from .expressions import Action, Condition, Path
     from .model import GlobalIndex, HashKey, LocalIndex, Model, RangeKey, Version
+    from .paths import F
     from .query import Page, Query, Scan
     from .retry import RetryPolicy
     from .stream import Record, Stream
@@ -69,6 +70,7 @@ _LAZY = {
     "DynamoError": ".errors",
     "Engine": ".engine",
     "EngineClosed": ".errors",
+    "F": ".paths",
     "GlobalIndex": ".model",
     "HashKey": ".model",
     "InvalidArgument": ".errors",
@@ -130,6 +132,7 @@ __all__ = [
     "DynamoError",
     "Engine",
     "EngineClosed",
+    "F",
     "GlobalIndex",
     "HashKey",
     "InvalidArgument",

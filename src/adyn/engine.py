@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from . import _bind
 from ._calls import STREAMS, Caller
 from ._concurrency import run_bounded
 from ._context import Context
-from ._transport import AioTransport
+from ._http import HTTPTransport
 from ._writes import WritePlan, plan_delete, plan_save, plan_update
 from .batch import Batch, load_objects
 from .errors import (
@@ -34,7 +33,6 @@ from .transactions import ReadTransaction, WriteTransaction
 from .transport import Transport
 
 if TYPE_CHECKING:
-    from aiobotocore.config import AioConfig
     from aiobotocore.session import AioSession
 
     from .stream import Stream
@@ -52,8 +50,10 @@ class Engine:
 
     - `region_name`, `endpoint_url`, `session` (an aiobotocore session): where and as whom to
       connect; otherwise the standard AWS environment and config files decide (including
-      `AWS_ENDPOINT_URL_DYNAMODB`). A loopback `endpoint_url` with no credentials configured
-      uses placeholder credentials, as local servers accept any.
+      `AWS_ENDPOINT_URL_DYNAMODB` and `AWS_ENDPOINT_URL_DYNAMODB_STREAMS`); `aws_access_key_id`,
+      `aws_secret_access_key`, `aws_session_token`: static credentials that win over the
+      session's chain. A loopback `endpoint_url` with no credentials configured uses
+      placeholder credentials, as local servers accept any.
     - `table_name_template`: a format string with `{table_name}` (e.g. "prod-{table_name}") or a
       callable taking the model class and returning the table name.
     - `transport`: any `adyn.Transport` (one attempt per call); without one the engine builds
@@ -88,7 +88,6 @@ class Engine:
         aws_access_key_id: str | None = None,
         aws_secret_access_key: str | None = None,
         aws_session_token: str | None = None,
-        config: AioConfig | None = None,
     ) -> None:
         _check_template(table_name_template)
         if (
@@ -110,27 +109,15 @@ class Engine:
         for listener in listeners:
             if not callable(listener):
                 raise InvalidArgument(f"listeners must be callables, not {listener!r}")
-        if endpoint_url is None and transport is None:
-            endpoint_url = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get(
-                "AWS_ENDPOINT_URL"
-            )
         if transport is None:
-            credentials = {
-                k: v
-                for k, v in {
-                    "aws_access_key_id": aws_access_key_id,
-                    "aws_secret_access_key": aws_secret_access_key,
-                    "aws_session_token": aws_session_token,
-                }.items()
-                if v is not None
-            }
-            transport = AioTransport(
+            transport = HTTPTransport(
                 region_name=region_name,
                 endpoint_url=endpoint_url,
                 session=session,
+                aws_access_key_id=aws_access_key_id,
+                aws_secret_access_key=aws_secret_access_key,
+                aws_session_token=aws_session_token,
                 max_connections=max_connections,
-                credentials=credentials,
-                config=config,
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
             )
@@ -288,7 +275,7 @@ class Engine:
         return response
 
     async def save(
-        self, *objs: Model, condition: Condition | None = None, atomic: bool = False
+        self, *objs: Model, condition: Condition | bool | None = None, atomic: bool = False
     ) -> None:
         """Write objects (UpdateItem of the fields that changed); several are sent concurrently.
 
@@ -308,7 +295,7 @@ class Engine:
         await run_bounded(plans, one, self.max_connections)
 
     async def delete(
-        self, *objs: Model, condition: Condition | None = None, atomic: bool = False
+        self, *objs: Model, condition: Condition | bool | None = None, atomic: bool = False
     ) -> None:
         """Delete the items of objects (by key); several are sent concurrently."""
         plans = []
@@ -340,7 +327,7 @@ class Engine:
         model: type[M],
         key: dict[str, Any],
         actions: Sequence[Action],
-        condition: Condition | None = None,
+        condition: Condition | bool | None = None,
     ) -> M:
         """Apply update actions to one item and return the item as it is afterwards."""
         schema, table = self._bound(model)
@@ -361,10 +348,10 @@ class Engine:
 
     def query(
         self,
-        model: type[M] | _Index,
-        key: Condition,
+        model: type[M] | _Index[M],
+        key: Condition | bool,
         *,
-        filter: Condition | None = None,
+        filter: Condition | bool | None = None,
         projection: Projection = "all",
         consistent: bool = False,
         forward: bool = True,
@@ -388,9 +375,9 @@ class Engine:
 
     def scan(
         self,
-        model: type[M] | _Index,
+        model: type[M] | _Index[M],
         *,
-        filter: Condition | None = None,
+        filter: Condition | bool | None = None,
         projection: Projection = "all",
         consistent: bool = False,
         limit: int | None = None,
@@ -418,6 +405,12 @@ class Engine:
         self._check_open()
         return Batch(self._ctx)
 
+    @overload
+    def transaction(
+        self, mode: Literal["w"] = "w", *, token: str | None = None
+    ) -> WriteTransaction: ...
+    @overload
+    def transaction(self, mode: Literal["r"]) -> ReadTransaction: ...
     def transaction(
         self, mode: Literal["w", "r"] = "w", *, token: str | None = None
     ) -> WriteTransaction | ReadTransaction:

@@ -115,7 +115,7 @@ class ConstraintViolation(AdynError):
     model object, when DynamoDB returned it (None when no item was stored).
     """
 
-    def __init__(self, message: str, obj: Any = None, item: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, obj: Any = None, item: Any = None) -> None:
         self.obj = obj
         self.item = item
         super().__init__(message)
@@ -325,6 +325,7 @@ CONNECTION_LOST = "ConnectionLost"  # the connection broke after the request wen
 READ_TIMEOUT = "ReadTimeout"  # no answer in time after the request went out
 MALFORMED_RESPONSE = "MalformedResponse"  # an answer that is not DynamoDB's JSON
 CRC32_CHECK_FAILED = "CRC32CheckFailed"  # the answer was damaged on the way
+CREDENTIALS_UNAVAILABLE = "CredentialsUnavailable"  # no credentials could be had: nothing sent
 
 _THROTTLING = (
     "ProvisionedThroughputExceededException",
@@ -357,6 +358,7 @@ SERVICE_ERRORS: dict[str, tuple[type[DynamoError], Retry, bool]] = {
     READ_TIMEOUT: (DynamoError, Retry.UNKNOWN, False),
     MALFORMED_RESPONSE: (DynamoError, Retry.UNKNOWN, False),
     CRC32_CHECK_FAILED: (DynamoError, Retry.UNKNOWN, False),
+    CREDENTIALS_UNAVAILABLE: (DynamoError, Retry.REJECTED, False),
 }
 
 

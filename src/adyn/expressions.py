@@ -439,15 +439,23 @@ class Condition:
 
     __slots__ = ()
 
-    def __and__(self, other: Condition) -> Condition:
+    # `bool` in the signatures: without adyn's mypy plugin a type checker sees a comparison
+    # such as `Post.views > 3` as a bool (see adyn.paths); at run time only conditions combine.
+    def __and__(self, other: Condition | bool) -> Condition:
         if not isinstance(other, Condition):
             return NotImplemented
         return And((*_flatten(self, And), *_flatten(other, And)))
 
-    def __or__(self, other: Condition) -> Condition:
+    def __rand__(self, other: Condition | bool) -> Condition:
+        return NotImplemented  # only reached when the left side is not a condition
+
+    def __or__(self, other: Condition | bool) -> Condition:
         if not isinstance(other, Condition):
             return NotImplemented
         return Or((*_flatten(self, Or), *_flatten(other, Or)))
+
+    def __ror__(self, other: Condition | bool) -> Condition:
+        return NotImplemented  # only reached when the left side is not a condition
 
     def __invert__(self) -> Condition:
         return Not(self)

@@ -82,7 +82,9 @@ class WriteTransaction(_Transaction):
         self._claim(schema, request["TableName"], request["Key"])
         self._entries.append((kind, plan, schema))
 
-    def save(self, obj: Model, *, condition: Condition | None = None, atomic: bool = False) -> None:
+    def save(
+        self, obj: Model, *, condition: Condition | bool | None = None, atomic: bool = False
+    ) -> None:
         """Write what changed on `obj` (as `engine.save`), within the transaction."""
         schema, table = self._ctx.bound(type(obj))
         plan = plan_save(schema, table, obj, condition, atomic)
@@ -92,13 +94,13 @@ class WriteTransaction(_Transaction):
         self._add("Update", plan, schema)
 
     def delete(
-        self, obj: Model, *, condition: Condition | None = None, atomic: bool = False
+        self, obj: Model, *, condition: Condition | bool | None = None, atomic: bool = False
     ) -> None:
         """Delete `obj`'s item within the transaction."""
         schema, table = self._ctx.bound(type(obj))
         self._add("Delete", plan_delete(schema, table, obj, condition, atomic), schema)
 
-    def check(self, obj: Model, condition: Condition) -> None:
+    def check(self, obj: Model, condition: Condition | bool) -> None:
         """Require `condition` of `obj`'s stored item for the transaction to commit."""
         schema, table = self._ctx.bound(type(obj))
         self._add("ConditionCheck", plan_check(schema, table, obj, condition), schema)
@@ -108,7 +110,7 @@ class WriteTransaction(_Transaction):
         model: type[Model],
         key: dict[str, Any],
         actions: Sequence[Action],
-        condition: Condition | None = None,
+        condition: Condition | bool | None = None,
     ) -> None:
         """Apply update actions to one item within the transaction."""
         schema, table = self._ctx.bound(model)

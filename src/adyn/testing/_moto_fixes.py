@@ -22,6 +22,7 @@ transactions isolated from each other.
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 import importlib
@@ -508,6 +509,15 @@ _WRITES: dict[str, tuple[Callable[[_Parts], Keys], str]] = {
 }
 
 
+def _canonical_json(value: Any) -> Any:
+    """JSON for what canonicalising a request body leaves in it (binary values, sets)."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, set | frozenset):
+        return sorted(map(repr, value))
+    return repr(value)
+
+
 class _Tokens:
     """ClientRequestTokens of successful transactions, remembered for DynamoDB's window."""
 
@@ -523,7 +533,9 @@ class _Tokens:
             del self._seen[slot]
         slot = (str(handler.current_account), str(handler.region), token)
         request = json.dumps(
-            {k: v for k, v in body.items() if k != "ClientRequestToken"}, sort_keys=True
+            {k: v for k, v in body.items() if k != "ClientRequestToken"},
+            sort_keys=True,
+            default=_canonical_json,
         )
         seen = self._seen.get(slot)
         if seen is None:

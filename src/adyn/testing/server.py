@@ -26,6 +26,8 @@ import anyio
 from anyio.abc import Process
 from anyio.from_thread import start_blocking_portal
 
+from ..errors import AdynError
+
 __all__ = ["LocalServerError", "local_dynalite", "local_dynamodb"]
 
 HOST = "127.0.0.1"
@@ -46,8 +48,8 @@ os.execvp(sys.argv[2], sys.argv[2:])
 """
 
 
-class LocalServerError(RuntimeError):
-    """An embedded DynamoDB server could not be found or started."""
+class LocalServerError(AdynError, RuntimeError):
+    """An embedded DynamoDB server could not be found or started (also a RuntimeError)."""
 
 
 @asynccontextmanager
