@@ -208,10 +208,14 @@ class Run:
                     reply = self.fresh(key, case)
                 else:
                     reply = self.workers[key].request({"cmd": "run", "case": case.key})
-                if "metrics" not in reply:
-                    by[key].na = _describe(reply)
-                elif record:
-                    by[key].add(reply["metrics"])
+                self.record(by[key], reply, record)
+
+    @staticmethod
+    def record(result: Result, reply: dict[str, Any], keep: bool) -> None:
+        if "metrics" not in reply:
+            result.na = _describe(reply)
+        elif keep:
+            result.add(reply["metrics"])
 
     def cold_start(self, key: str) -> dict[str, Any]:
         args = ["-m", "benchmarks.coldstart", key, self.endpoints["url"]]

@@ -19,7 +19,7 @@ from .data import PAGED_TOTAL, SCAN_TOTAL
 #   "fairness" `concurrency` tasks sharing `ops` calls; every call's latency is kept (p50, p99);
 #   "memory"   `size` objects loaded through `method` (1,000-item pages) and kept, in a new
 #              worker process per repetition; the memory they retain is measured after a full
-#              collection;
+#              collection (a --quick run only loads them, in the long-lived worker);
 #   "cold"     a fresh process per repetition (benchmarks/coldstart.py), run by the runner;
 #              untimed once first (page cache, .pyc files), except in a --quick run.
 KINDS = ("ops", "fairness", "memory", "cold")

@@ -215,18 +215,24 @@ class Harness:
                 kept.append(await call if is_async else call)
             return kept
 
-        rss = tracked = 0
-        if not self.quick:  # a --quick run only checks that the case runs: the heap pass
-            warm = op(*(args[:1] if args is not None else ()))
-            await warm if is_async else None
-            del warm
-            gc.collect()
-            rss0, tracked0 = _rss(), len(gc.get_objects())
+        if self.quick:  # a --quick run only checks that the case runs: one untraced load
             kept = await load()
-            gc.collect()
-            rss, tracked = _rss() - rss0, len(gc.get_objects()) - tracked0
-            del kept
-            gc.collect()
+            objects = sum(len(page) for page in kept)
+            return (
+                {"metrics": {"heap": 0.0, "rss": 0.0, "gc_tracked": 0.0}}
+                if objects
+                else {"error": "no objects"}
+            )
+        warm = op(*(args[:1] if args is not None else ()))
+        await warm if is_async else None
+        del warm
+        gc.collect()
+        rss0, tracked0 = _rss(), len(gc.get_objects())
+        kept = await load()
+        gc.collect()
+        rss, tracked = _rss() - rss0, len(gc.get_objects()) - tracked0
+        del kept
+        gc.collect()
         tracemalloc.start()
         try:
             base = tracemalloc.get_traced_memory()[0]
