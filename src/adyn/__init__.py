@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .batch import Batch
-    from .codecs import Timestamp
+    from .codecs import Codec, Timestamp
     from .engine import Engine
     from .errors import (
         AdynError,
@@ -42,10 +42,11 @@ if TYPE_CHECKING:
         TableMismatch,
         Throttled,
         TransactionCanceled,
+        UniqueViolation,
     )
     from .events import CallEvent, ConsumedCapacity
     from .expressions import Action, Condition, Path
-    from .model import GlobalIndex, HashKey, LocalIndex, Model, RangeKey, Version
+    from .model import GlobalIndex, HashKey, LocalIndex, Model, RangeKey, Unique, Version
     from .paths import F
     from .query import Page, Query, Scan
     from .retry import RetryPolicy
@@ -64,6 +65,7 @@ _LAZY = {
     "BatchIncomplete": ".errors",
     "CallEvent": ".events",
     "CancellationReason": ".errors",
+    "Codec": ".codecs",
     "Condition": ".expressions",
     "ConstraintViolation": ".errors",
     "ConsumedCapacity": ".events",
@@ -101,6 +103,8 @@ _LAZY = {
     "Timestamp": ".codecs",
     "TransactionCanceled": ".errors",
     "Transport": ".transport",
+    "Unique": ".model",
+    "UniqueViolation": ".errors",
     "Version": ".model",
     "WriteTransaction": ".transactions",
 }
@@ -126,6 +130,7 @@ __all__ = [
     "BatchIncomplete",
     "CallEvent",
     "CancellationReason",
+    "Codec",
     "Condition",
     "ConstraintViolation",
     "ConsumedCapacity",
@@ -163,6 +168,8 @@ __all__ = [
     "Timestamp",
     "TransactionCanceled",
     "Transport",
+    "Unique",
+    "UniqueViolation",
     "Version",
     "WriteTransaction",
 ]

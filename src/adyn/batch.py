@@ -18,7 +18,7 @@ from ._calls import CallInfo
 from ._concurrency import run_bounded
 from ._context import Context
 from ._writes import check_size, set_state
-from .errors import BatchIncomplete, DynamoError, MissingObjects, OutcomeUnknown
+from .errors import BatchIncomplete, DynamoError, InvalidItem, MissingObjects, OutcomeUnknown
 from .schema import ItemState, ModelSchema
 
 if TYPE_CHECKING:
@@ -177,6 +177,7 @@ class Batch:
         """Queue a full put of each object (no condition; replaces the whole item)."""
         for obj in objs:
             schema, table = self._ctx.bound(type(obj))
+            _refuse_unique(schema, obj, "save")
             item = schema.encode_item(obj)
             check_size(schema, item, obj)
             ident = identity(table, {n: item[n] for n in _key_names(schema)})
@@ -186,6 +187,7 @@ class Batch:
         """Queue a delete of each object's item (by key)."""
         for obj in objs:
             schema, table = self._ctx.bound(type(obj))
+            _refuse_unique(schema, obj, "delete")
             key = schema.key_of(obj)
             self._ops.append(
                 _Op(table, identity(table, key), {"DeleteRequest": {"Key": key}}, obj, schema, 0)
@@ -295,6 +297,17 @@ class Batch:
                     return
 
         await run_bounded(chunks, write_chunk, max(1, ctx.limit // 2))
+
+
+def _refuse_unique(schema: ModelSchema, obj: Any, what: str) -> None:
+    if schema.unique:
+        raise InvalidItem(
+            schema.name,
+            schema.unique[0].name,
+            f"a batch cannot {what} an object with Unique fields: their guard items need a "
+            f"conditional write in the same transaction; use engine.{what} or a transaction",
+            obj,
+        )
 
 
 class _Outcome:

@@ -9,16 +9,20 @@ so no task outlives that step.
 
 from __future__ import annotations
 
+import binascii
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 import orjson
 
 from ._concurrency import Ahead, run_bounded
 from ._context import Context
+from ._unique import guard_filter
+from .codecs import CodecError, check_text, number_text
 from .errors import InvalidQuery, MultipleResults, NotFound
 from .events import ConsumedCapacity, consumed_by_table, total
 from .expressions import (
@@ -62,31 +66,48 @@ def encode_token(positions: Sequence[Wire | str | None]) -> str:
     return orjson.dumps({"v": _TOKEN_VERSION, "p": list(positions)}).decode()
 
 
-def decode_token(token: str, segments: int) -> list[Wire | str | None]:
+def decode_token(
+    token: Any, segments: int, key_specs: Sequence[FieldSpec] = ()
+) -> list[Wire | str | None]:
+    """The positions of a `start=` token, checked against the search before anything is sent:
+    one per segment, each a key holding exactly the search's key attributes (`key_specs`), each
+    of its DynamoDB type and a value DynamoDB could have returned."""
     try:
+        if not isinstance(token, str):
+            raise TypeError(f"a token is a str, not {type(token).__name__}")
         data = orjson.loads(token)
-        if data.get("v") != _TOKEN_VERSION:
+        if not isinstance(data, dict) or data.get("v") != _TOKEN_VERSION:
             raise ValueError("unknown token version")
         positions = data["p"]
-        if len(positions) != segments:
-            raise ValueError(f"token is for {len(positions)} segment(s), not {segments}")
+        if not isinstance(positions, list) or len(positions) != segments:
+            raise ValueError(f"token is not for {segments} segment(s)")
         for p in positions:
-            if not (p is None or p == _DONE or _is_wire_key(p)):
-                raise ValueError(f"not a position: {p!r}")
+            if not (p is None or p == _DONE or _is_position(p, key_specs)):
+                raise ValueError(f"not a position of this search: {p!r}")
         return list(positions)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
         raise InvalidQuery(f"start= is not a token of this search: {exc}") from None
 
 
-def _is_wire_key(value: Any) -> bool:
-    """A dict of attribute name -> one DynamoDB scalar key value ({"S"|"N"|"B": str})."""
-    if not isinstance(value, dict) or not value:
+def _is_position(value: Any, key_specs: Sequence[FieldSpec]) -> bool:
+    """A wire key of exactly the search's key attributes, each a valid value of its type."""
+    if not isinstance(value, dict) or len(value) != len(key_specs):
         return False
-    for name, av in value.items():
-        if not isinstance(name, str) or not isinstance(av, dict) or len(av) != 1:
+    for spec in key_specs:
+        av = value.get(spec.wire)
+        if not isinstance(av, dict) or len(av) != 1:
             return False
         ((tag, raw),) = av.items()
-        if tag not in ("S", "N", "B") or not isinstance(raw, str):
+        if tag != spec.codec.wire_type or not isinstance(raw, str) or not raw:
+            return False
+        try:
+            if tag == "S":
+                check_text(raw)
+            elif tag == "N":
+                number_text(Decimal(raw))
+            else:
+                binascii.a2b_base64(raw, strict_mode=True)
+        except (CodecError, ArithmeticError, ValueError):
             return False
     return True
 
@@ -109,7 +130,7 @@ def _model_and_index(target: Any) -> tuple[Any, IndexSpec | None]:
 def _check_paths(schema: ModelSchema, condition: Condition, what: str) -> list[Path]:
     paths = list(condition.paths())
     for path in paths:
-        if not (path.model is schema.model or issubclass(schema.model, path.model)):
+        if not (path._model is schema.model or issubclass(schema.model, path._model)):
             raise InvalidQuery(f"{what} uses {path}, which is not a field of {schema.name}")
     return paths
 
@@ -132,19 +153,19 @@ def _key_condition(
     hash_parts, range_parts = [], []
     for part in parts:
         subject = _subject(part)
-        if subject is None or len(subject.segments) != 1 or subject.field is None:
+        if subject is None or len(subject._segments) != 1 or subject._field is None:
             raise InvalidQuery(
                 f"key condition on {where}: {part!r} is not allowed; use == on the hash key "
                 f"({hash_spec.name}) and optionally one of == < <= > >= between begins_with on "
                 f"the range key" + (f" ({range_spec.name})" if range_spec else "")
             )
-        if subject.field is hash_spec:
+        if subject._field is hash_spec:
             if not (isinstance(part, Compare) and part.op == "=") or _has_path_value(part):
                 raise InvalidQuery(
                     f"key condition on {where}: the hash key {hash_spec.name} takes == only"
                 )
             hash_parts.append(part)
-        elif range_spec is not None and subject.field is range_spec:
+        elif range_spec is not None and subject._field is range_spec:
             if isinstance(part, Compare) and part.op == "<>":
                 raise InvalidQuery(f"key condition on {where}: != is not allowed on the range key")
             if _has_path_value(part):
@@ -152,7 +173,7 @@ def _key_condition(
             range_parts.append(part)
         else:
             raise InvalidQuery(
-                f"key condition on {where}: {subject.field.name} is not a key of {where}; "
+                f"key condition on {where}: {subject._field.name} is not a key of {where}; "
                 "put it in filter="
             )
     if len(hash_parts) != 1:
@@ -162,6 +183,18 @@ def _key_condition(
     if len(range_parts) > 1:
         raise InvalidQuery(f"key condition on {where}: at most one condition on the range key")
     return condition
+
+
+def _guards_filter(schema: ModelSchema, index: IndexSpec | None) -> Condition | None:
+    """A filter leaving out the guard items of `Unique()` fields, where they can be: in the table,
+    and in an index keyed on table key attributes only (guards hold no other attributes)."""
+    if not schema.unique:
+        return None
+    if index is not None:
+        table_keys = {s.wire for s in schema.key_fields}
+        if not {s.wire for s in index.key_fields} <= table_keys:
+            return None
+    return guard_filter(schema)
 
 
 def _subject(part: Condition) -> Path | None:
@@ -228,6 +261,11 @@ class _Search(Generic[M]):
         hash_spec = index.hash_key if index else schema.hash_key
         range_spec = index.range_key if index else schema.range_key
         self._key_specs = self._position_specs(schema, index)
+        if key is None and self.operation == "Query":
+            raise InvalidQuery(
+                f"{where}: a query needs a key condition (key={schema.name}."
+                f"{hash_spec.name} == value); scan() reads without one"
+            )
         if key is not None:
             condition = _key_condition(schema, key, hash_spec, range_spec, where)
             request["KeyConditionExpression"] = render_condition(condition, r)
@@ -237,11 +275,15 @@ class _Search(Generic[M]):
             paths = _check_paths(schema, filter, "the filter")
             if key is not None:
                 for path in paths:
-                    if path.field is not None and path.field in (hash_spec, range_spec):
+                    if path._field is not None and path._field in (hash_spec, range_spec):
                         raise InvalidQuery(
-                            f"{where}: the filter uses key attribute {path.field.name}; "
+                            f"{where}: the filter uses key attribute {path._field.name}; "
                             "key attributes belong in key="
                         )
+        leave_out = _guards_filter(schema, index)
+        if leave_out is not None:
+            filter = leave_out if filter is None else filter & leave_out
+        if filter is not None:
             request["FilterExpression"] = render_condition(filter, r)
         self._projected, self._counting = self._projection(projection, request, r)
         if consistent:
@@ -252,7 +294,11 @@ class _Search(Generic[M]):
             request["Limit"] = page_size
         r.into(request)
         self._request = request
-        self._start = decode_token(start, self._segments) if start else None
+        self._start = (
+            None
+            if start is None or start == ""
+            else decode_token(start, self._segments, self._key_specs)
+        )
 
     @staticmethod
     def _position_specs(schema: ModelSchema, index: IndexSpec | None) -> list[FieldSpec]:
@@ -301,14 +347,14 @@ class _Search(Generic[M]):
         schema = self._schema
         if isinstance(entry, Path):
             if (
-                entry.field is None
-                or len(entry.segments) != 1
-                or (entry.model is not schema.model and not issubclass(schema.model, entry.model))
+                entry._field is None
+                or len(entry._segments) != 1
+                or (entry._model is not schema.model and not issubclass(schema.model, entry._model))
             ):
                 raise InvalidQuery(
                     f"{self._where}: projection takes fields of {schema.name}, not {entry}"
                 )
-            return entry.field
+            return entry._field
         if isinstance(entry, str):
             spec = schema.fields.get(entry) or schema.by_wire.get(entry)
             if spec is None:

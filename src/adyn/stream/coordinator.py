@@ -351,6 +351,11 @@ class Stream:
                     self._index = index + 1
                     raw = records[index]
                     ack = page.ledger.deliver(raw["dynamodb"]["SequenceNumber"], tracked)
+                    skip = page.source.skip
+                    if skip is not None and skip(raw["dynamodb"]["Keys"]):
+                        if ack is not None:
+                            ack()  # passed over: nothing is left to do for it
+                        continue
                     record = decode_record(raw, page.source, page.shard_id, ack)
                     if self._observe is not None:
                         self._observe(record.created_at)

@@ -26,7 +26,8 @@ class StreamSource:
     """One table's stream, as the engine resolves it for `engine.stream(Model, ...)`.
 
     `decode_item` turns a wire image into a model object; `decode_key` turns wire `Keys` into
-    `{field name: Python value}`.
+    `{field name: Python value}`; `skip`, given a record's wire `Keys`, says the record is of an
+    item that is no model object (a guard item of a `Unique()` field) and is passed over.
     """
 
     stream_arn: str
@@ -34,6 +35,7 @@ class StreamSource:
     view_type: str
     decode_item: Callable[[Wire], Any]
     decode_key: Callable[[Wire], dict[str, Any]]
+    skip: Callable[[Wire], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)

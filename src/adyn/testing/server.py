@@ -90,10 +90,12 @@ async def local_dynamodb(
 def _child_env() -> dict[str, str]:
     """This environment, with this adyn importable in the child (also from a bare checkout).
 
-    Blocking (it resolves a path): run it in a worker thread.
+    adyn's folder goes after the caller's own PYTHONPATH: when adyn is installed that folder is
+    site-packages, which must not shadow what the caller put first. Blocking (it resolves a
+    path): run it in a worker thread.
     """
     source = str(Path(__file__).resolve().parents[2])
-    path = os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))
+    path = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), source]))
     return {**os.environ, "PYTHONPATH": path}
 
 
