@@ -93,8 +93,11 @@ def decode_token(
             raise ValueError(f"token is not for {segments} segment(s)")
         shared = data.get("s")
         if shared != (list(share) if share else None):
-            valid = isinstance(shared, list) and len(shared) == 2
-            made = f"segment {shared[0]} of {shared[1]}" if valid else "a whole scan"
+            made = (
+                f"segment {shared[0]} of {shared[1]}"
+                if isinstance(shared, list) and len(shared) == 2
+                else "a whole scan"
+            )
             wanted = f"segment {share[0]} of {share[1]}" if share else "a whole scan"
             raise ValueError(f"token is for {made}, not {wanted}")
         for p in positions:
