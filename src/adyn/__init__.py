@@ -17,7 +17,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .batch import Batch
+    from .backfill import BackfillProgress, BackfillReport, FailedItem
+    from .batch import Batch, BatchProgress
     from .codecs import Codec, Timestamp
     from .engine import Engine
     from .errors import (
@@ -61,8 +62,11 @@ __version__ = "0.1.0"
 _LAZY = {
     "Action": ".expressions",
     "AdynError": ".errors",
+    "BackfillProgress": ".backfill",
+    "BackfillReport": ".backfill",
     "Batch": ".batch",
     "BatchIncomplete": ".errors",
+    "BatchProgress": ".batch",
     "CallEvent": ".events",
     "CancellationReason": ".errors",
     "Codec": ".codecs",
@@ -73,6 +77,7 @@ _LAZY = {
     "Engine": ".engine",
     "EngineClosed": ".errors",
     "F": ".paths",
+    "FailedItem": ".backfill",
     "GlobalIndex": ".model",
     "HashKey": ".model",
     "InvalidArgument": ".errors",
@@ -126,8 +131,11 @@ def __dir__() -> list[str]:
 __all__ = [
     "Action",
     "AdynError",
+    "BackfillProgress",
+    "BackfillReport",
     "Batch",
     "BatchIncomplete",
+    "BatchProgress",
     "CallEvent",
     "CancellationReason",
     "Codec",
@@ -138,6 +146,7 @@ __all__ = [
     "Engine",
     "EngineClosed",
     "F",
+    "FailedItem",
     "GlobalIndex",
     "HashKey",
     "InvalidArgument",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from types import TracebackType
@@ -38,8 +38,12 @@ from .transactions import ReadTransaction, WriteTransaction, write_with_guards
 from .transport import Transport
 
 if TYPE_CHECKING:
+    from os import PathLike
+
     from aiobotocore.session import AioSession
 
+    from .backfill import BackfillProgress, BackfillReport
+    from .batch import BatchProgress
     from .stream import Stream
 
 __all__ = ["Engine"]
@@ -488,8 +492,10 @@ class Engine:
         page_size: int | None = None,
         start: str | None = None,
         segments: int | None = None,
+        segment: tuple[int, int] | None = None,
     ) -> Scan[M]:
-        """A lazy scan; `segments=N` runs a parallel scan merged into one iterator."""
+        """A lazy scan; `segments=N` runs a parallel scan merged into one iterator, and
+        `segment=(i, n)` reads only segment `i` of `n` (for `n` processes sharing one scan)."""
         return Scan(
             self._ctx,
             model,
@@ -500,14 +506,52 @@ class Engine:
             page_size=page_size,
             start=start,
             segments=segments,
+            segment=segment,
+        )
+
+    async def backfill(
+        self,
+        model: type[M],
+        fn: Callable[[M], M | Awaitable[M | None] | None],
+        *,
+        segments: int = 8,
+        max_writes_per_second: float | None = None,
+        checkpoint: str | PathLike[str] | None = None,
+        progress: Callable[[BackfillProgress], object] | None = None,
+        segment: tuple[int, int] | None = None,
+    ) -> BackfillReport:
+        """Call `fn(obj)` (sync or async) on every object of a parallel scan and save what it
+        returns (None: leave the object), each save only if the item is unchanged since it was
+        read (a refused save reads the item again and calls `fn` again).
+
+        `max_writes_per_second` caps the rate (it also backs off when DynamoDB throttles);
+        `checkpoint` (a path) makes the run resumable; `segment=(i, n)` runs share `i` of `n`
+        (each of `n` processes runs `segments` of the scan's `n * segments` segments);
+        `progress` receives a `BackfillProgress` as the run goes. Returns a `BackfillReport`.
+        """
+        from ._backfill import run_backfill
+
+        return await run_backfill(
+            self,
+            model,
+            fn,
+            segments=segments,
+            max_writes_per_second=max_writes_per_second,
+            checkpoint=checkpoint,
+            progress=progress,
+            segment=segment,
         )
 
     # ------------------------------------------------------------------ batches, transactions
 
-    def batch(self) -> Batch:
-        """`async with engine.batch() as b: b.save(x); b.delete(y)`: BatchWriteItem."""
+    def batch(self, progress: Callable[[BatchProgress], object] | None = None) -> Batch:
+        """`async with engine.batch() as b: b.save(x); b.delete(y)`: BatchWriteItem.
+
+        `progress`: called with a `BatchProgress` (written, failed, unknown, total) as each
+        request's entries are settled.
+        """
         self._check_open()
-        return Batch(self._ctx)
+        return Batch(self._ctx, progress)
 
     @overload
     def transaction(

@@ -4,7 +4,8 @@ A search is prepared when it is created: the key condition, filter and projectio
 (`InvalidQuery` / `InvalidCondition` before anything is sent) and rendered into a request.
 Iteration requests a page only when the items of the previous one are used up. A parallel scan
 (`segments=N`) fetches the next page of every live segment at once inside one iteration step,
-so no task outlives that step.
+so no task outlives that step. `segment=(i, n)` reads only segment `i` of `n`, so `n` processes
+share one scan; its tokens name that segment and resume only it.
 """
 
 from __future__ import annotations
@@ -64,16 +65,25 @@ class Page(Generic[M]):
 # ---------------------------------------------------------------- tokens
 
 
-def encode_token(positions: Sequence[Wire | str | None]) -> str:
-    return orjson.dumps({"v": _TOKEN_VERSION, "p": list(positions)}).decode()
+def encode_token(
+    positions: Sequence[Wire | str | None], share: tuple[int, int] | None = None
+) -> str:
+    data: Wire = {"v": _TOKEN_VERSION, "p": list(positions)}
+    if share is not None:
+        data["s"] = list(share)
+    return orjson.dumps(data).decode()
 
 
 def decode_token(
-    token: Any, segments: int, key_specs: Sequence[FieldSpec] = ()
+    token: Any,
+    segments: int,
+    key_specs: Sequence[FieldSpec] = (),
+    share: tuple[int, int] | None = None,
 ) -> list[Wire | str | None]:
     """The positions of a `start=` token, checked against the search before anything is sent:
     one per segment, each a key holding exactly the search's key attributes (`key_specs`), each
-    of its DynamoDB type and a value DynamoDB could have returned."""
+    of its DynamoDB type and a value DynamoDB could have returned; a token of one segment of a
+    distributed scan (`share`) resumes only that segment."""
     try:
         if not isinstance(token, str):
             raise TypeError(f"a token is a str, not {type(token).__name__}")
@@ -83,6 +93,15 @@ def decode_token(
         positions = data["p"]
         if not isinstance(positions, list) or len(positions) != segments:
             raise ValueError(f"token is not for {segments} segment(s)")
+        shared = data.get("s")
+        if shared != (list(share) if share else None):
+            made = (
+                f"segment {shared[0]} of {shared[1]}"
+                if isinstance(shared, list) and len(shared) == 2
+                else "a whole scan"
+            )
+            wanted = f"segment {share[0]} of {share[1]}" if share else "a whole scan"
+            raise ValueError(f"token is for {made}, not {wanted}")
         for p in positions:
             if not (p is None or p == _DONE or _is_position(p, key_specs)):
                 raise ValueError(f"not a position of this search: {p!r}")
@@ -289,6 +308,7 @@ class _Search(Generic[M]):
         page_size: int | None = None,
         start: str | None = None,
         segments: int | None = None,
+        segment: tuple[int, int] | None = None,
     ) -> None:
         model, index = _model_and_index(target)
         schema, table = ctx.bound(model)
@@ -308,6 +328,7 @@ class _Search(Generic[M]):
             not isinstance(segments, int) or not 1 <= segments <= 1_000_000
         ):
             raise InvalidQuery(f"{where}: segments must be an int from 1 to 1,000,000")
+        self._share = _segment_share(where, segment, segments)
         if consistent and index is not None and index.kind == "global":
             raise InvalidQuery(f"{where}: global indexes do not support consistent reads")
         self._limit = limit
@@ -365,7 +386,7 @@ class _Search(Generic[M]):
         self._start = (
             None
             if start is None or start == ""
-            else decode_token(start, self._segments, self._key_specs)
+            else decode_token(start, self._segments, self._key_specs, self._share)
         )
 
     @staticmethod
@@ -439,12 +460,17 @@ class _Search(Generic[M]):
 
     def _request_for(self, segment: int, start: Wire | None) -> Wire:
         request = dict(self._request)
-        if self._segments > 1:
-            request["Segment"] = segment
-            request["TotalSegments"] = self._segments
+        self._add_segment(request, segment)
         if start is not None:
             request["ExclusiveStartKey"] = start
         return request
+
+    def _add_segment(self, request: Wire, index: int) -> None:
+        if self._share is not None:
+            request["Segment"], request["TotalSegments"] = self._share
+        elif self._segments > 1:
+            request["Segment"] = index
+            request["TotalSegments"] = self._segments
 
     def _position_of(self, item: Wire) -> Wire:
         return {s.wire: item[s.wire] for s in self._key_specs if s.wire in item}
@@ -521,7 +547,7 @@ class _Search(Generic[M]):
                         positions[i] = last if last else _DONE
                         items = self._decode(kept, pairs is None, projected)
                         finished = all(p == _DONE for p in positions)
-                        token = None if finished else encode_token(positions)
+                        token = None if finished else encode_token(positions, self._share)
                         yield Page(items, token, consumed)
                         return
                     positions[i] = last if last else _DONE
@@ -529,7 +555,9 @@ class _Search(Generic[M]):
                         remaining -= len(kept)
                     items = self._decode(kept, pairs is None, projected)
                     finished = all(p == _DONE for p in positions)
-                    yield Page(items, None if finished else encode_token(positions), consumed)
+                    yield Page(
+                        items, None if finished else encode_token(positions, self._share), consumed
+                    )
                     consumed = None  # a parallel scan's capacity goes on its first page
         finally:
             if ahead is not None:
@@ -626,9 +654,7 @@ class _Search(Generic[M]):
 
             async def fetch(i: int) -> Wire:
                 request = dict(base)
-                if self._segments > 1:
-                    request["Segment"] = i
-                    request["TotalSegments"] = self._segments
+                self._add_segment(request, i)
                 p = positions[i]
                 if isinstance(p, dict):
                     request["ExclusiveStartKey"] = p
@@ -644,6 +670,28 @@ class _Search(Generic[M]):
                     total += int(response.get("Count", 0))
                 positions[i] = response.get("LastEvaluatedKey") or _DONE
         return total if self._limit is None else min(total, self._limit)
+
+
+def _segment_share(where: str, segment: Any, segments: int | None) -> tuple[int, int] | None:
+    """`segment=(i, n)` checked: two ints, `0 <= i < n <= 1,000,000`, not with `segments=`."""
+    if segment is None:
+        return None
+    if segments is not None:
+        raise InvalidQuery(
+            f"{where}: segment= and segments= cannot be combined; segment=(i, n) reads one "
+            "segment of a scan that n processes share, segments=N reads all N here"
+        )
+    ok = (
+        isinstance(segment, tuple)
+        and len(segment) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in segment)
+    )
+    if not ok or not (1 <= segment[1] <= 1_000_000 and 0 <= segment[0] < segment[1]):
+        raise InvalidQuery(
+            f"{where}: segment must be a tuple (i, n) of ints with 0 <= i < n <= 1,000,000, "
+            f"not {segment!r}"
+        )
+    return segment[0], segment[1]
 
 
 def _turn_of(live: list[int], start: int, size: int) -> list[int]:
