@@ -33,8 +33,9 @@ Wire = dict[str, Any]
 Pairs = list[tuple[Wire, "ModelSchema"]]
 
 _UNKNOWN_RULES = ("raise", "skip")
-# The attribute every guard item of a `Unique()` field carries (`_unique.GUARD_ATTRIBUTE`):
-# guards are no entity's items, so reads through a table model pass over them silently.
+# The attribute every guard item of a `Unique()` field carries (see _unique.py), defined here,
+# below both modules, so reads and guards share one name. Guards are no entity's items: reads
+# through a table model pass over them silently.
 GUARD_ATTRIBUTE = "adyn:unique"
 
 
