@@ -14,22 +14,21 @@ import anyio
 import anyio.abc
 import pytest
 
-from adyn.errors import DynamoError, RecordsExpired
+from adyn.errors import DynamoError, InvalidItem, RecordsExpired
 from adyn.stream import Pacing, Record, Stream, StreamSource
-from adyn.stream.coordinator import partition_of
-from adyn.stream.position import decode_token
-from adyn.stream.record import decode_record
+from adyn.stream._partitions import partition_of
+from adyn.stream._position import decode_token
+from adyn.stream._record import decode_record
 from adyn.testing.fakes import FakeStreams, VirtualClock, plain_source
 
 Wire = dict[str, Any]
 
 PACING = Pacing(
     page_size=3,
-    buffer=2,
+    buffer=6,
     max_idle_interval=5.0,
     discovery_interval=60.0,
     max_backoff=5.0,
-    partition_buffer=4,
 )
 
 
@@ -317,7 +316,8 @@ async def test_an_expired_iterator_is_reacquired_after_the_last_sequence_number(
         async with clock.autojump():
             rest = await drain(stream)
     assert seqs(first + rest) == written
-    assert stream.stats.iterators_expired >= 1
+    # The poller saw its iterator's age and took a fresh one before DynamoDB could refuse it.
+    assert stream.stats.iterators_acquired >= 2
     kinds = [r["ShardIteratorType"] for _, op, r in fake.calls if op == "GetShardIterator"]
     assert kinds[0] == "TRIM_HORIZON"
     assert set(kinds[1:]) == {"AFTER_SEQUENCE_NUMBER"}
@@ -426,12 +426,13 @@ async def test_get_records_limits_are_respected(clock: VirtualClock) -> None:
     fake = FakeStreams(clock)  # refuses a sixth GetRecords per second on a shard
     arn = fake.create_stream()
     written = Table(fake, arn).fill(600)
-    pacing = Pacing(page_size=7, buffer=4)
+    pacing = Pacing(page_size=7, buffer=28)
     async with clock.autojump(), open_stream(fake, arn, pacing=pacing) as stream:
         records = await drain(stream)
     assert seqs(records) == written
     assert fake.errors["LimitExceededException"] == 0
-    assert {r["Limit"] for _, op, r in fake.calls if op == "GetRecords"} == {7}
+    limits = [r["Limit"] for _, op, r in fake.calls if op == "GetRecords"]
+    assert max(limits) == 7 and min(limits) >= 1
 
 
 async def test_empty_pages_on_open_shards_back_off(clock: VirtualClock) -> None:
@@ -635,9 +636,8 @@ async def test_partitions_keep_each_item_in_one_worker(
         assert_item_order(records)
     keys_by_part = [{r.key["id"] for r in records} for records in seen.values()]
     assert sum(len(k) for k in keys_by_part) == 10  # no item in two partitions
-    assert set(decode_token(token).streams[arn].values()) <= {"done"} | {
-        f"after:{s}" for s in written
-    }
+    entries = {e.split("@")[0] for e in decode_token(token).streams[arn].values()}
+    assert entries <= {"done"} | {f"after:{s}" for s in written}
 
 
 async def test_with_partitions_the_token_covers_only_finished_records(
@@ -718,7 +718,7 @@ def test_decoding_accepts_the_slow_paths_shapes() -> None:
         assert record.expired is True
         assert record.created_at - created == timedelta(0)
     assert seen[0] == {"id": {"B": b"\x00\x01"}}
-    with pytest.raises(ValueError, match="event name"):
+    with pytest.raises(InvalidItem, match="event name"):
         decode_record({**raw, "eventName": "UPSERT"}, source, "shard-1")
 
 

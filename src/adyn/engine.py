@@ -24,7 +24,7 @@ from .schema import ItemState, ModelSchema, schema_of
 if TYPE_CHECKING:
     from .batch import Batch
     from .query import Query, Scan
-    from .stream import Stream
+    from .stream import Clock, Pacing, Stream
     from .transactions import ReadTransaction, WriteTransaction
 
 __all__ = ["Engine"]
@@ -351,41 +351,49 @@ class Engine:
 
     def stream(
         self,
-        *models: type[Model],
+        *models: type[M],
         position: str | datetime = "latest",
         on_trim: Literal["raise", "skip"] = "raise",
-    ) -> Stream:
-        """`async with engine.stream(Post, position="trim_horizon") as stream:` (see docs)."""
-        from .stream import Stream, StreamSource
+        group: str | None = None,
+        lease_table: str = "adyn-leases",
+        failover: float = 30.0,
+        commit_interval: float = 10.0,
+        clock: Clock | None = None,
+        pacing: Pacing | None = None,
+    ) -> Stream[M]:
+        """`async with engine.stream(Post, position="trim_horizon") as stream:` (see docs).
+
+        With `group=`, the stream is one member of a consumer group whose leases and
+        checkpoints live in `lease_table` (created when missing); `clock` and `pacing` are for
+        tests (`adyn.testing.VirtualClock`) and tuning.
+        """
+        from .stream._open import open_stream
 
         if not models:
             raise TypeError("stream() needs at least one model")
-        bound = [self._bound(m) for m in models]
+        transport = self._transport
 
-        async def sources() -> list[StreamSource]:
-            result = []
-            for schema, table in bound:
-                description = await _bind.describe(self._transport, table)
-                arn = (description or {}).get("LatestStreamArn")
-                view = ((description or {}).get("StreamSpecification") or {}).get("StreamViewType")
-                if not arn or not view:
-                    raise DynamoError(
-                        "StreamNotEnabled",
-                        f"table {table!r} of {schema.name} has no stream; set Meta.stream",
-                    )
-                result.append(
-                    StreamSource(
-                        stream_arn=arn,
-                        model=schema.model,
-                        view_type=view,
-                        decode_item=schema.decode_item,
-                        decode_key=schema.decode_key,
-                    )
-                )
-            return result
+        async def describe(table: str) -> Wire | None:
+            return await _bind.describe(transport, table)
 
-        return Stream(
-            call=self._transport.streams, sources=sources, position=position, on_trim=on_trim
+        async def dynamodb(operation: str, request: Wire, idempotent: bool) -> Wire:
+            return await transport.call(operation, request, idempotent=idempotent)
+
+        return open_stream(
+            bound=[self._bound(m) for m in models],
+            describe=describe,
+            streams=transport.streams,
+            dynamodb=dynamodb,
+            table_name=self.table_name,
+            bind=self.bind,
+            position=position,
+            on_trim=on_trim,
+            group=group,
+            lease_table=lease_table,
+            failover=failover,
+            commit_interval=commit_interval,
+            clock=clock,
+            pacing=pacing,
         )
 
 

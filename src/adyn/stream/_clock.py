@@ -1,0 +1,156 @@
+"""Time for the stream coordinator: a `Clock` seam so tests can run it on virtual time.
+
+Every wait of the coordinator (polling pace, backoff, heartbeat, leases, `next(timeout=...)`)
+goes through a `Clock`, and iterator and lease ages are measured with `Clock.now()`.
+`adyn.testing.VirtualClock` implements the same protocol with time that moves only when a test
+says so. Two small tools built on it live here too: `RateLimiter` (at most so many calls per
+second) and `Budget` (records held in memory).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from datetime import UTC, datetime
+from typing import Protocol
+
+import anyio
+
+__all__ = ["Budget", "Clock", "RateLimiter", "SystemClock", "alarm", "wait_for"]
+
+
+class Clock(Protocol):
+    """Where the coordinator reads the time and sleeps."""
+
+    def now(self) -> float:
+        """Seconds on a monotonic scale, for intervals and deadlines."""
+        ...
+
+    def utcnow(self) -> datetime:
+        """The current wall-clock time, timezone-aware (UTC)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait `seconds` of this clock's time."""
+        ...
+
+
+class SystemClock:
+    """The real clock: `time.monotonic`, `datetime.now(UTC)` and `anyio.sleep`."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def utcnow(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(max(0.0, seconds))
+
+
+async def alarm(clock: Clock, seconds: float, scope: anyio.CancelScope) -> None:
+    """Cancel `scope` after `seconds` of `clock` time."""
+    await clock.sleep(seconds)
+    scope.cancel()
+
+
+async def wait_for(event: anyio.Event, clock: Clock, seconds: float) -> bool:
+    """Wait until `event` is set or `seconds` of `clock` time pass; True if it was set."""
+    if event.is_set():
+        return True
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(alarm, clock, seconds, scope)
+            await event.wait()
+            tg.cancel_scope.cancel()
+    return event.is_set()
+
+
+class RateLimiter:
+    """At most `rate` acquisitions in any window of one second of `clock` time.
+
+    Callers queue in arrival order; a waiting caller sleeps until the oldest acquisition of the
+    window leaves it.
+    """
+
+    def __init__(self, clock: Clock, rate: float) -> None:
+        if rate <= 0:
+            raise ValueError("a rate limit must be positive")
+        self._clock = clock
+        self._interval = 1.0 / rate if rate < 1 else 0.0
+        self._burst = max(1, int(rate))
+        self._times: deque[float] = deque()
+        self._lock = anyio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            clock = self._clock
+            times = self._times
+            while True:
+                now = clock.now()
+                while times and times[0] <= now - 1.0:
+                    times.popleft()
+                wait = 0.0
+                if len(times) >= self._burst:
+                    wait = times[0] + 1.0 - now
+                elif self._interval and times:
+                    wait = times[-1] + self._interval - now
+                if wait <= 0:
+                    times.append(now)
+                    return
+                await clock.sleep(wait)
+
+
+class Budget:
+    """A count of records the coordinator may hold at once (fetched, not yet handed over).
+
+    Pollers reserve room before each GetRecords call (and ask for no more than they got), give
+    back what the page did not fill, and the consumer gives back one unit per record it takes.
+    Whatever the number of shards, records held never exceed `capacity`. Waiting pollers are
+    served in arrival order, one wake-up per freed unit (no stampede).
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("a budget needs room for at least one record")
+        self.capacity = capacity
+        self.free = capacity
+        self._waiters: deque[anyio.Event] = deque()
+
+    @property
+    def held(self) -> int:
+        return self.capacity - self.free
+
+    async def reserve(self, most: int) -> int:
+        """Wait until some room is free; take up to `most` of it and return how much."""
+        first = True
+        while self.free <= 0 or (first and self._waiters):
+            event = anyio.Event()
+            if first:
+                self._waiters.append(event)
+            else:
+                self._waiters.appendleft(event)  # woken, but the room went: keep its turn
+            first = False
+            try:
+                await event.wait()
+            except BaseException:
+                if event in self._waiters:
+                    self._waiters.remove(event)
+                elif self.free > 0:
+                    self._wake()  # pass the wake-up this waiter got on
+                raise
+        taken = min(most, self.free)
+        self.free -= taken
+        if self.free > 0:
+            self._wake()
+        return taken
+
+    def release(self, count: int) -> None:
+        if count <= 0:
+            return
+        self.free = min(self.capacity, self.free + count)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiters:
+            self._waiters.popleft().set()

@@ -1,0 +1,113 @@
+"""How `engine.stream(...)` becomes a `Stream`: sources from bound models, and a group's lease
+table.
+
+The engine hands over what it has (its calls, its bound tables, its table names, `bind`), so
+this room never imports the engine. The lease table is an adyn model made for its name, so the
+engine's `table_name_template` (a format string or a callable taking the model) names it like
+any table, and `engine.bind` creates it when it is missing.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from ..errors import InvalidArgument, StreamNotEnabled
+from ._clock import Clock
+from ._group import GroupSpec
+from ._leases import GROUP, KEY, DbCall
+from ._pacing import Pacing
+from ._source import StreamCall, StreamSource
+from ._stream import Stream
+
+__all__ = ["lease_model", "open_stream"]
+
+Wire = dict[str, Any]
+Describe = Callable[[str], Awaitable[Wire | None]]
+
+
+@functools.cache
+def lease_model(table_name: str) -> type[Any]:
+    """The adyn model of a lease table named `table_name` (made once per name)."""
+    from ..model import HashKey, Model, RangeKey
+
+    meta = type("Meta", (), {"table_name": table_name})
+    namespace = {
+        "__module__": __name__,
+        "__qualname__": "LeaseTable",
+        "__doc__": f"The consumer-group lease table {table_name!r} (see adyn.stream._leases).",
+        "__annotations__": {GROUP: Annotated[str, HashKey()], KEY: Annotated[str, RangeKey()]},
+        "Meta": meta,
+    }
+    return type("LeaseTable", (Model,), namespace)
+
+
+def open_stream(
+    *,
+    bound: Sequence[tuple[Any, str]],
+    describe: Describe,
+    streams: StreamCall,
+    dynamodb: DbCall,
+    table_name: Callable[[type[Any]], str],
+    bind: Callable[[type[Any]], Awaitable[None]],
+    position: str | datetime,
+    on_trim: Literal["raise", "skip"],
+    group: str | None,
+    lease_table: str,
+    failover: float,
+    commit_interval: float,
+    clock: Clock | None,
+    pacing: Pacing | None,
+    rng: random.Random | None = None,
+) -> Stream[Any]:
+    """The `Stream` of `engine.stream(...)`; `bound` is (schema, table name) per model."""
+
+    async def sources() -> list[StreamSource]:
+        result = []
+        for schema, table in bound:
+            description = await describe(table)
+            arn = (description or {}).get("LatestStreamArn")
+            spec = (description or {}).get("StreamSpecification") or {}
+            view = spec.get("StreamViewType")
+            if not arn or not view:
+                raise StreamNotEnabled(
+                    f"table {table!r} of {schema.name} has no stream; set Meta.stream"
+                )
+            result.append(
+                StreamSource(
+                    stream_arn=arn,
+                    model=schema.model,
+                    view_type=view,
+                    decode_item=schema.decode_item,
+                    decode_key=schema.decode_key,
+                    table=table,
+                )
+            )
+        return result
+
+    spec = None
+    if group is not None:
+        if not isinstance(lease_table, str) or not lease_table:
+            raise InvalidArgument("lease_table must be a non-empty table name")
+        model = lease_model(lease_table)
+        spec = GroupSpec(
+            name=group,
+            table=table_name(model),
+            call=dynamodb,
+            ensure=lambda: bind(model),
+            failover=failover,
+            commit_interval=commit_interval,
+        )
+    return Stream(
+        call=streams,
+        sources=sources,
+        position=position,
+        on_trim=on_trim,
+        clock=clock,
+        pacing=pacing,
+        rng=rng,
+        group=spec,
+    )
