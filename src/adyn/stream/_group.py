@@ -36,7 +36,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -128,7 +127,8 @@ class GroupMember:
         self.origin = origin
         self.floor = floor
         self.clock = stream.clock
-        self.id = uuid.uuid4().hex[:16]
+        # From the stream's generator: a test that seeds it gets the same members every run.
+        self.id = f"{stream.rng.getrandbits(64):016x}"
         self.name = spec.member_name or f"{socket.gethostname()}:{os.getpid()}"
         self.table = LeaseTable(spec.call, spec.table, spec.name, self.clock)
         self.held: dict[str, Lease] = {}
@@ -349,6 +349,8 @@ class GroupMember:
         self.wake()
 
     def _revoke(self, lease: Lease) -> None:
+        if lease.lost:
+            return
         lease.lost = True
         lease.ledger.revoked = True
         lease.scope.cancel()
