@@ -1,7 +1,7 @@
 """Project tasks: `python3 -m nox -s ci` runs everything CI runs; `-s demo` runs the demo.
 
 Sessions: lint, typecheck, tests, docs, ci (all of them, plus a benchmark smoke run, in one
-environment), demo, bench.
+environment), demo, bench, plugin (the typing tests on the oldest and newest supported mypy).
 Arguments after `--` go to pytest (tests, ci) or to the benchmarks (bench).
 """
 
@@ -34,6 +34,12 @@ def run_lint(session: nox.Session) -> None:
 
 def run_typecheck(session: nox.Session) -> None:
     session.run("mypy", "--strict", "src/")
+    # What users write, as their checkers see it: mypy with pydantic's and adyn's plugins
+    # (pyproject.toml) on the examples and on every runnable block of docs/ and README.md, and
+    # pyright (strict, no plugin: the examples use adyn.F) on the examples.
+    session.run("mypy", "--strict", "examples/")
+    session.run("python", "tests/typing/check_docs.py", "mypy")
+    session.run("pyright")
 
 
 def run_tests(session: nox.Session) -> None:
@@ -55,9 +61,17 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on src/."""
-    session.install(".[lint]")
+    """mypy --strict on src/, examples/ and the docs' code; pyright on examples/."""
+    session.install(".[test,lint]")  # the examples and docs import what the tests install
     run_typecheck(session)
+
+
+@nox.session
+@nox.parametrize("mypy", ["1.10.1", "2.4.1"])
+def plugin(session: nox.Session, mypy: str) -> None:
+    """The typing tests on the oldest and newest mypy the plugin supports (pyproject.toml)."""
+    session.install(".[test]", f"mypy=={mypy}")
+    session.run("pytest", "tests/typing", *session.posargs)
 
 
 @nox.session

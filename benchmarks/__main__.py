@@ -30,10 +30,9 @@ from .contenders import REGISTRY
 from .report import Result, Results, goals_table, machine, results_table, stream_rate
 
 ROOT = Path(__file__).resolve().parent.parent
-ADYN_KEYS = ("adyn", "adyn_slow")
+ADYN_KEYS = ("adyn",)
 DEFAULT_ORDER = (
     "adyn",
-    "adyn_slow",
     "aiobotocore",
     "aiobotocore_pool64",
     "aiobotocore_dicts",

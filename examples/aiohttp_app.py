@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from adyn import ConstraintViolation, Engine, HashKey, Model, Version
+from adyn import ConstraintViolation, Engine, F, HashKey, Model, Version
 
 
 class Counter(Model):
@@ -58,8 +58,8 @@ def create_app(**engine_options: Any) -> web.Application:
             counter = await engine.update(
                 Counter,
                 key={"name": request.match_info["name"]},
-                actions=[Counter.value.add(1)],
-                condition=Counter.name.exists(),
+                actions=[F(Counter.value).add(1)],
+                condition=F(Counter.name).exists(),
             )
         except ConstraintViolation:
             raise web.HTTPNotFound(text="no such counter") from None

@@ -8,7 +8,7 @@ engine, which is safe: one engine serves any number of concurrent tasks.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -17,7 +17,7 @@ from uuid import UUID, uuid4
 from fastapi import Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from adyn import Engine, HashKey, Model, RangeKey
+from adyn import Engine, F, HashKey, Model, RangeKey
 
 
 class Note(Model):
@@ -51,7 +51,7 @@ def create_app(**engine_options: Any) -> FastAPI:
     """The app; `engine_options` go to `Engine` (endpoint_url, table_name_template, ...)."""
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Engine]]:
+    async def lifespan(app: FastAPI) -> AsyncGenerator[dict[str, Engine], None]:
         async with Engine(**engine_options) as engine:
             await engine.bind(Note)
             yield {"engine": engine}  # lifespan state: request.state.engine
@@ -75,7 +75,7 @@ def create_app(**engine_options: Any) -> FastAPI:
     async def list_notes(
         owner: str, engine: EngineDep, tag: str | None = None, limit: int = 100
     ) -> list[Note]:
-        condition = Note.tags.contains(tag) if tag is not None else None
+        condition = F(Note.tags).contains(tag) if tag is not None else None
         query = engine.query(Note, key=Note.owner == owner, filter=condition, limit=limit)
         return await query.all()
 

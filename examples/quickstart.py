@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 
 import anyio
 
-from adyn import Engine, GlobalIndex, HashKey, Model, RangeKey
+from adyn import Engine, F, GlobalIndex, HashKey, Model, RangeKey
 from adyn.testing import local_dynamodb
 
 
@@ -84,13 +84,13 @@ async def main() -> None:
 
         step("update: atomic actions, returns the item as stored")
         hot = await engine.update(
-            Post, key={"forum": "python", "id": "p1"}, actions=[Post.views.add(1)]
+            Post, key={"forum": "python", "id": "p1"}, actions=[F(Post.views).add(1)]
         )
         print(f"p1 now has {hot.views} views")
 
         step("query: key conditions and filters, pages fetched lazily")
         query = engine.query(
-            Post, key=(Post.forum == "python") & Post.id.begins_with("p"), filter=Post.views > 20
+            Post, key=(Post.forum == "python") & F(Post.id).begins_with("p"), filter=Post.views > 20
         )
         async for post in query:
             print(f"  {post.id}: {post.title} ({post.views} views)")
@@ -103,14 +103,14 @@ async def main() -> None:
         print(f"latest by {same.name}: {latest.title} at {latest.date:%Y-%m-%d %H:%M}")
 
         step("scan: every item that matches a filter, in parallel segments")
-        tagged = await engine.scan(Post, filter=Post.tags.contains("asyncio"), segments=2).all()
+        tagged = await engine.scan(Post, filter=F(Post.tags).contains("asyncio"), segments=2).all()
         print(f"tagged asyncio: {sorted(post.id for post in tagged)}")
         print(f"posts in total: {await engine.scan(Post).count()}")
 
         step("stream: every change to the table, in order, as it happens")
         async with engine.stream(Post, position="latest") as stream:
             await engine.update(
-                Post, key={"forum": "python", "id": "p2"}, actions=[Post.views.add(5)]
+                Post, key={"forum": "python", "id": "p2"}, actions=[F(Post.views).add(5)]
             )
             await engine.delete(posts[-1])
             while (record := await stream.next(timeout=1.0)) is not None:

@@ -4,8 +4,8 @@
   and "dynalite" always, "env" too when `ADYN_TEST_ENDPOINT` is set (DynamoDB Local, real AWS;
   `ADYN_TEST_REGION` names its region).
 - `engine`: an open `Engine` on a backend with table names unique to the test. Every test that
-  uses it runs as `moto-fast`, `moto-slow` (`fast_path=False`), `dynalite-fast` (and `env-fast`).
-  Tests marked `moto_only` are not generated for dynalite at all.
+  uses it runs as `moto`, `dynalite` (and `env`). Tests marked `moto_only` are not generated for
+  dynalite at all.
 - `moto_endpoint`: the session's moto server, for tests that always use moto.
 - `child_env`: the environment for a child Python process that must import this same adyn.
 
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
 
 ENV_ENDPOINT = "ADYN_TEST_ENDPOINT"
 ENV_REGION = "ADYN_TEST_REGION"
-# Which engine variants run on each backend: fast_path True ("fast") and/or False ("slow").
-ENGINE_VARIANTS = {"moto": (True, False), "dynalite": (True,), "env": (True,)}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -66,14 +64,7 @@ def backend_names(*, moto_only: bool) -> list[str]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     moto_only = metafunc.definition.get_closest_marker("moto_only") is not None
     names = backend_names(moto_only=moto_only)
-    if "engine" in metafunc.fixturenames:
-        cases = [
-            pytest.param(name, fast, id=f"{name}-{'fast' if fast else 'slow'}")
-            for name in names
-            for fast in ENGINE_VARIANTS[name]
-        ]
-        metafunc.parametrize(("backend", "fast_path"), cases, indirect=["backend"], scope="session")
-    elif "backend" in metafunc.fixturenames:
+    if "backend" in metafunc.fixturenames or "engine" in metafunc.fixturenames:
         metafunc.parametrize("backend", names, indirect=True, scope="session")
 
 
@@ -139,9 +130,7 @@ def child_env() -> dict[str, str]:
 
 
 @pytest.fixture
-async def engine(
-    backend: str, fast_path: bool, request: pytest.FixtureRequest
-) -> AsyncIterator[Engine]:
+async def engine(backend: str, request: pytest.FixtureRequest) -> AsyncIterator[Engine]:
     """An open engine on this test's backend, with table names unique to the test."""
     from adyn import Engine
 
@@ -152,7 +141,6 @@ async def engine(
         endpoint_url=backend,
         region_name=region,
         table_name_template=template,
-        fast_path=fast_path,
     ) as engine:
         yield engine
     if on_env:  # a real service keeps (and bills) tables: drop the ones this test made

@@ -12,11 +12,11 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from orjson import dumps
 from pydantic import BaseModel
 
 from _models import Address, Color, Everything, Level
 from adyn import HashKey, InvalidItem, Model
-from adyn._transport import dumps
 from adyn.codecs import number_text
 from adyn.schema import schema_of
 

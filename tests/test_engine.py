@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from _models import Account, Address, Everything, Expiring, Post, Shared1, Shared2
+from _wire import raw_call
 from adyn import (
     ConstraintViolation,
     Engine,
@@ -36,8 +37,10 @@ def new_post(forum: str = "dynamo", **fields: object) -> Post:
 
 async def raw_item(engine: Engine, model: type[Model], key: dict[str, object]) -> dict[str, object]:
     """The stored item as DynamoDB has it, read around adyn's decoding."""
-    response = await engine.transport.call(
-        "GetItem", {"TableName": engine.table_name(model), "Key": key, "ConsistentRead": True}
+    response = await raw_call(
+        engine,
+        "GetItem",
+        {"TableName": engine.table_name(model), "Key": key, "ConsistentRead": True},
     )
     return response.get("Item", {})  # type: ignore[no-any-return]
 
@@ -64,7 +67,8 @@ async def test_save_sends_only_changed_fields_and_never_touches_unknown_attribut
     await posts.save(post)
     key = {"forum": {"S": "dynamo"}, "id": {"S": str(post.id)}}
     # an attribute the model does not declare, written by someone else
-    await posts.transport.call(
+    await raw_call(
+        posts,
         "UpdateItem",
         {
             "TableName": posts.table_name(Post),
@@ -334,8 +338,8 @@ async def test_bind_verifies_existing_tables_and_lists_every_difference(engine: 
 @pytest.mark.moto_only
 async def test_bind_enables_ttl(engine: Engine) -> None:
     await engine.bind(Expiring)
-    response = await engine.transport.call(
-        "DescribeTimeToLive", {"TableName": engine.table_name(Expiring)}
+    response = await raw_call(
+        engine, "DescribeTimeToLive", {"TableName": engine.table_name(Expiring)}
     )
     ttl = response["TimeToLiveDescription"]
     assert ttl["TimeToLiveStatus"] in ("ENABLED", "ENABLING")
@@ -366,7 +370,8 @@ async def test_using_an_unbound_model_or_a_closed_engine_is_a_clear_error(
 async def test_a_stored_value_of_the_wrong_type_names_the_field(posts: Engine) -> None:
     post = new_post()
     await posts.save(post)
-    await posts.transport.call(
+    await raw_call(
+        posts,
         "UpdateItem",
         {
             "TableName": posts.table_name(Post),

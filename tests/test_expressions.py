@@ -126,7 +126,7 @@ def test_operators_the_field_type_cannot_take_are_refused(build: object) -> None
 
 
 def test_conditions_refuse_python_boolean_operators() -> None:
-    with pytest.raises(TypeError, match="&"):
+    with pytest.raises(InvalidCondition, match="&"):
         bool(Post.views > 1)
 
 

@@ -1,7 +1,8 @@
-"""The fault-injection proxy, driven through adyn's transport against a real moto server.
+"""The fault-injection proxy, driven through adyn's call path against a real moto server.
 
 These tests pin down two things at once: that the harness injects exactly what it claims, and
-how the transport reacts to each fault on the fast and the slow path.
+how the engine's calls (the default transport under the engine's retries and error map) react
+to each fault.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import anyio
 import pytest
 from aiobotocore.session import AioSession, get_session
 
-from adyn._transport import RetryPolicy, Transport
+from adyn._calls import Caller
+from adyn._http import HTTPTransport
 from adyn.errors import DynamoError, OutcomeUnknown, Throttled
+from adyn.retry import RetryPolicy
 from harness import (
     DropAfter,
     DropBefore,
@@ -32,6 +35,26 @@ from harness import (
 Wire = dict[str, Any]
 
 FAST_RETRIES = RetryPolicy(max_attempts=4, base=0.001, cap=0.004)
+
+
+class Transport:
+    """The engine's call path on its own: the default transport under a `Caller`."""
+
+    def __init__(
+        self, *, endpoint_url: str, session: AioSession, retry: RetryPolicy | None = None
+    ) -> None:
+        self._transport = HTTPTransport(endpoint_url=endpoint_url, session=session)
+        self._caller = Caller(self._transport, retry=retry or RetryPolicy(), limit=64, listeners=[])
+
+    async def open(self) -> None:
+        await self._transport.open()
+
+    async def close(self) -> None:
+        await self._caller.close()
+        await self._transport.close()
+
+    async def call(self, operation: str, request: Wire, *, idempotent: bool = True) -> Wire:
+        return await self._caller.call(operation, request, idempotent=idempotent)
 
 
 @pytest.fixture(scope="session")
@@ -69,17 +92,10 @@ async def proxy(moto_endpoint: str) -> AsyncIterator[FaultProxy]:
         yield running
 
 
-@pytest.fixture(params=[True, False], ids=["fast", "slow"])
-async def transport(
-    request: pytest.FixtureRequest, proxy: FaultProxy, botocore_session: AioSession
-) -> AsyncIterator[Transport]:
-    """A transport through the proxy, on the fast path and on the slow (botocore) path."""
-    through = Transport(
-        endpoint_url=proxy.url,
-        fast_path=request.param,
-        retry=FAST_RETRIES,
-        session=botocore_session,
-    )
+@pytest.fixture
+async def transport(proxy: FaultProxy, botocore_session: AioSession) -> AsyncIterator[Transport]:
+    """The engine's call path through the proxy."""
+    through = Transport(endpoint_url=proxy.url, retry=FAST_RETRIES, session=botocore_session)
     await through.open()
     try:
         yield through

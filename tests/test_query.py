@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
+import anyio
 import pytest
 
 from _models import Post
 from adyn import (
+    CallEvent,
     Engine,
     InvalidCondition,
     InvalidQuery,
@@ -23,18 +26,23 @@ USER = uuid4()
 
 
 class CountingCalls:
-    """Counts the calls the engine sends, by operation."""
+    """Counts the calls the engine sends, by operation (through a listener)."""
 
     def __init__(self, engine: Engine) -> None:
         self.counts: dict[str, int] = {}
-        transport = engine.transport
-        original = transport.call
+        self._waiting: dict[tuple[str, int], anyio.Event] = {}
+        engine.listeners.append(self._count)
 
-        async def call(operation: str, request: dict[str, Any], **kw: Any) -> dict[str, Any]:
-            self.counts[operation] = self.counts.get(operation, 0) + 1
-            return await original(operation, request, **kw)
+    def _count(self, event: CallEvent) -> None:
+        n = self.counts[event.operation] = self.counts.get(event.operation, 0) + 1
+        waiting = self._waiting.pop((event.operation, n), None)
+        if waiting is not None:
+            waiting.set()
 
-        transport.call = call  # type: ignore[method-assign]
+    async def reach(self, operation: str, n: int) -> None:
+        """Wait until `n` calls of `operation` have ended."""
+        if self.counts.get(operation, 0) < n:
+            await self._waiting.setdefault((operation, n), anyio.Event()).wait()
 
 
 @pytest.fixture
@@ -94,13 +102,18 @@ async def test_pages_are_fetched_lazily(forum: Engine) -> None:
     q = forum.query(Post, key=Post.forum == "f", page_size=5)
     assert calls.counts.get("Query", 0) == 0  # building a query sends nothing
     first = await q.first()
-    assert first is not None and calls.counts["Query"] == 1
+    assert first is not None and calls.counts["Query"] == 1  # first(): one page, no read-ahead
     seen = 0
-    async for _ in q:
-        seen += 1
-        if seen == 6:
-            break
-    assert calls.counts["Query"] == 3  # one for first(), two pages for six items
+    async with aclosing(q.__aiter__()) as items:  # type: ignore[type-var]
+        async for _ in items:
+            seen += 1
+            if seen == 5:  # the last item of page 1: page 2 is read ahead while we work
+                with anyio.fail_after(10):
+                    await calls.reach("Query", 3)
+            if seen == 6:
+                break
+    # page 3's read-ahead started with page 2 and ended, unsent, when iteration stopped
+    assert calls.counts["Query"] == 3
 
 
 async def test_tokens_resume_exactly_after_a_page(forum: Engine) -> None:

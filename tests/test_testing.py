@@ -82,6 +82,28 @@ async def test_missing_moto_names_the_extra_to_install(monkeypatch: pytest.Monke
             pass
 
 
+async def test_a_moto_it_cannot_correct_is_refused_loudly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = tmp_path / "moto"
+    fake.mkdir()
+    (fake / "__init__.py").write_text('__version__ = "99.0.0"\n')
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # the server's child finds this moto first
+    with pytest.raises(LocalServerError) as raised:
+        async with local_dynamodb():
+            pass
+    message = str(raised.value)
+    assert "exited with status 3" in message
+    assert "moto 99.0.0 is not a release adyn.testing can correct" in message
+    assert "moto[server]>=5.1,<5.3" in message and "corrected=False" in message
+
+
+async def test_an_uncorrected_moto_is_there_on_request() -> None:
+    async with local_dynamodb(corrected=False) as endpoint_url:
+        assert await list_tables(endpoint_url) == []
+    await assert_closed(endpoint_url)
+
+
 async def test_missing_dynalite_names_the_install_command(tmp_path: Path) -> None:
     with pytest.raises(LocalServerError, match=re.escape(DYNALITE_INSTALL)):
         async with local_dynalite(tmp_path):

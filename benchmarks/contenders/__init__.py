@@ -15,7 +15,6 @@ from .base import Contender
 # whose module does not import.
 REGISTRY: dict[str, tuple[str, str, str]] = {
     "adyn": ("adyn_engine", "Adyn", "adyn (fast path, default)"),
-    "adyn_slow": ("adyn_engine", "AdynSlowPath", "adyn (fast_path=False)"),
     "aiobotocore": (
         "aiobotocore_raw",
         "AiobotocoreTyped",

@@ -51,16 +51,13 @@ class Adyn(Contender):
 
     key = "adyn"
     label = "adyn (fast path, default)"
-    fast_path = True
 
     async def open(self, endpoints: Endpoints) -> None:
         self._stack = AsyncExitStack()
-        self.engine = await self._stack.enter_async_context(
-            Engine(endpoint_url=endpoints.url, fast_path=self.fast_path)
-        )
+        self.engine = await self._stack.enter_async_context(Engine(endpoint_url=endpoints.url))
         await self.engine.bind(Bench, create=False)
         self.slow_engine = await self._stack.enter_async_context(
-            Engine(endpoint_url=endpoints.latency_url, fast_path=self.fast_path)
+            Engine(endpoint_url=endpoints.latency_url)
         )
         await self.slow_engine.bind(Bench, create=False)
 
@@ -84,21 +81,12 @@ class Adyn(Contender):
         return await self.engine.query(Bench, key=_partition(1000)).all()
 
     def decode_1000(self, body: bytes) -> list[Any]:
-        # The fast path's decode step, as the engine runs it: orjson, then the model's generated
-        # decoder over the page. Both are internal to adyn; the benchmark times this step alone.
-        from adyn._transport import parse_body
+        # The decode step as the engine runs it: orjson, then the model's generated decoder
+        # over the page. Both are internal to adyn; the benchmark times this step alone.
+        from adyn._http import parse_body
         from adyn.schema import schema_of
 
         return schema_of(Bench).decode_page(parse_body(body)["Items"])
 
     async def concurrent_get(self) -> Any:
         return await self.slow_engine.get(Bench, pk=GET_KEY["pk"], sk=GET_KEY["sk"])
-
-
-class AdynSlowPath(Adyn):
-    """The same calls with `fast_path=False`: botocore serialises and parses every call."""
-
-    key = "adyn_slow"
-    label = "adyn (fast_path=False)"
-    fast_path = False
-    unsupported = {"decode_1000": "same decode step as the fast path, after botocore's parser"}

@@ -43,12 +43,15 @@ if TYPE_CHECKING:
         Throttled,
         TransactionCanceled,
     )
+    from .events import CallEvent, ConsumedCapacity
     from .expressions import Action, Condition, Path
     from .model import GlobalIndex, HashKey, LocalIndex, Model, RangeKey, Version
+    from .paths import F
     from .query import Page, Query, Scan
     from .retry import RetryPolicy
     from .stream import Record, Stream
     from .transactions import ReadTransaction, WriteTransaction
+    from .transport import Transport
 
 __version__ = "0.1.0"
 
@@ -59,12 +62,15 @@ _LAZY = {
     "AdynError": ".errors",
     "Batch": ".batch",
     "BatchIncomplete": ".errors",
+    "CallEvent": ".events",
     "CancellationReason": ".errors",
     "Condition": ".expressions",
     "ConstraintViolation": ".errors",
+    "ConsumedCapacity": ".events",
     "DynamoError": ".errors",
     "Engine": ".engine",
     "EngineClosed": ".errors",
+    "F": ".paths",
     "GlobalIndex": ".model",
     "HashKey": ".model",
     "InvalidArgument": ".errors",
@@ -94,6 +100,7 @@ _LAZY = {
     "Throttled": ".errors",
     "Timestamp": ".codecs",
     "TransactionCanceled": ".errors",
+    "Transport": ".transport",
     "Version": ".model",
     "WriteTransaction": ".transactions",
 }
@@ -117,12 +124,15 @@ __all__ = [
     "AdynError",
     "Batch",
     "BatchIncomplete",
+    "CallEvent",
     "CancellationReason",
     "Condition",
     "ConstraintViolation",
+    "ConsumedCapacity",
     "DynamoError",
     "Engine",
     "EngineClosed",
+    "F",
     "GlobalIndex",
     "HashKey",
     "InvalidArgument",
@@ -152,6 +162,7 @@ __all__ = [
     "Throttled",
     "Timestamp",
     "TransactionCanceled",
+    "Transport",
     "Version",
     "WriteTransaction",
 ]

@@ -8,8 +8,9 @@ from typing import Any
 
 import anyio
 
-from ._transport import Transport
-from .errors import DynamoError, TableMismatch
+from ._context import Context
+from .errors import DynamoError, ResourceInUseError, ResourceNotFoundError, TableMismatch
+from .retry import RetryPolicy
 from .schema import ModelSchema
 
 log = logging.getLogger("adyn.bind")
@@ -17,16 +18,18 @@ log = logging.getLogger("adyn.bind")
 Wire = dict[str, Any]
 
 WAIT_TIMEOUT = 600.0  # seconds a table may take to become ACTIVE before bind gives up
+WAIT_POLICY = RetryPolicy(max_attempts=None, base=0.05, cap=2.0)  # polling DescribeTable
 
 
-async def describe(transport: Transport, table: str) -> Wire | None:
+async def describe(ctx: Context, table: str) -> Wire | None:
+    """The live table's description, or None when there is no such table."""
     try:
-        response = await transport.call("DescribeTable", {"TableName": table})
-    except DynamoError as exc:
-        if exc.code == "ResourceNotFoundException":
-            return None
-        raise
-    result: Wire = response["Table"]
+        response = await ctx.call("DescribeTable", {"TableName": table}, table=table)
+    except ResourceNotFoundError:
+        return None
+    result = response.get("Table")
+    if not isinstance(result, dict):
+        raise DynamoError("MalformedResponse", "DescribeTable answered without a table", table)
     return result
 
 
@@ -58,20 +61,28 @@ def _ready(table: Wire) -> bool:
     )
 
 
-async def wait_until_active(transport: Transport, table: str) -> Wire:
+async def wait_until_active(ctx: Context, table: str, patience: float = WAIT_TIMEOUT) -> Wire:
     """Poll DescribeTable with backoff until the table and its indexes are ACTIVE."""
-    delay = 0.05
-    with anyio.fail_after(WAIT_TIMEOUT):
+    attempts = WAIT_POLICY.attempts(ctx.sleep)
+    status = "missing"
+    with anyio.move_on_after(patience):
         while True:
-            description = await describe(transport, table)
-            if description is not None and _ready(description):
-                return description
-            await anyio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            description = await describe(ctx, table)
+            if description is not None:
+                if _ready(description):
+                    return description
+                status = str(description.get("TableStatus"))
+            await attempts.next()
+    raise DynamoError(
+        "TableNotActive",
+        f"table {table!r} (or one of its indexes) was still {status} after {patience:g} s; "
+        "bind gave up waiting for it to become ACTIVE",
+        "DescribeTable",
+    )
 
 
-async def ensure_ttl(transport: Transport, table: str, attribute: str, create: bool) -> list[str]:
-    response = await transport.call("DescribeTimeToLive", {"TableName": table})
+async def ensure_ttl(ctx: Context, table: str, attribute: str, create: bool) -> list[str]:
+    response = await ctx.call("DescribeTimeToLive", {"TableName": table}, table=table)
     ttl = response.get("TimeToLiveDescription", {})
     status = ttl.get("TimeToLiveStatus", "DISABLED")
     if status in ("ENABLED", "ENABLING"):
@@ -82,21 +93,22 @@ async def ensure_ttl(transport: Transport, table: str, attribute: str, create: b
         return []
     if not create:
         return [f"TTL is disabled, the model needs it on {attribute!r}"]
-    await transport.call(
+    await ctx.call(
         "UpdateTimeToLive",
         {
             "TableName": table,
             "TimeToLiveSpecification": {"Enabled": True, "AttributeName": attribute},
         },
+        table=table,
     )
     return []
 
 
 async def bind_table(
-    transport: Transport, table: str, schemas: Sequence[ModelSchema], create: bool
+    ctx: Context, table: str, schemas: Sequence[ModelSchema], create: bool
 ) -> None:
     """Create the table when missing (and allowed), else verify it against every model."""
-    description = await describe(transport, table)
+    description = await describe(ctx, table)
     if description is None:
         if not create:
             raise TableMismatch(
@@ -104,14 +116,13 @@ async def bind_table(
             )
         request = _merged_create_request(table, schemas)
         try:
-            await transport.call("CreateTable", request)
+            await ctx.call("CreateTable", request, table=table)
             log.info("created table %s", table)
-        except DynamoError as exc:
-            if exc.code != "ResourceInUseException":  # created meanwhile by someone else
-                raise
-        description = await wait_until_active(transport, table)
+        except ResourceInUseError:
+            pass  # created meanwhile by someone else
+        description = await wait_until_active(ctx, table)
     elif not _ready(description):
-        description = await wait_until_active(transport, table)
+        description = await wait_until_active(ctx, table)
     differences: list[str] = []
     for schema in schemas:
         for diff in schema.differences(description):
@@ -120,6 +131,6 @@ async def bind_table(
                 differences.append(text)
     ttl_fields = {s.ttl.wire for s in schemas if s.ttl is not None}
     for attribute in sorted(ttl_fields):
-        differences.extend(await ensure_ttl(transport, table, attribute, create))
+        differences.extend(await ensure_ttl(ctx, table, attribute, create))
     if differences:
         raise TableMismatch(table, differences)

@@ -1,9 +1,10 @@
-"""Run many awaitables with a bound on how many are in flight, inside one task group."""
+"""Concurrency helpers: many awaitables with a bound on those in flight, and read-ahead."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, Generic, TypeVar
 
 import anyio
 
@@ -44,3 +45,31 @@ async def run_bounded(items: Sequence[T], fn: Callable[[T], Awaitable[R]], limit
             )
         raise first
     return results
+
+
+class Ahead(Generic[T]):
+    """Work started now and awaited later: the next page of an iterator, read ahead.
+
+    An async iterator cannot keep a task group open across its `yield` (the consumer's code
+    would run inside the group's cancel scope), so the read-ahead is one task that the iterator
+    owns: it awaits it, or ends it with `aclose()` (from its `finally`) when iteration stops
+    early. Its failure, if any, is raised where it is awaited.
+    """
+
+    __slots__ = ("_task",)
+
+    def __init__(self, work: Coroutine[Any, Any, T]) -> None:
+        self._task: asyncio.Task[T] = asyncio.get_running_loop().create_task(work)
+
+    async def result(self) -> T:
+        return await self._task
+
+    async def aclose(self) -> None:
+        """Cancel the work if it still runs and wait for it to end (its failure is dropped)."""
+        task = self._task
+        if not task.done():
+            task.cancel()
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait({task})
+        if not task.cancelled():
+            task.exception()  # retrieved: never logged as "never retrieved"

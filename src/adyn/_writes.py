@@ -69,7 +69,7 @@ def _same(spec: FieldSpec, old: Wire | None, value: Any, new: Wire | None) -> bo
 
 
 def _normalized(spec: FieldSpec, old: Wire) -> Wire:
-    """A stored value re-encoded, so its wire form (bytes, number text) is our own."""
+    """A stored value re-encoded, so its wire form (number text) is our own."""
     wire = spec.codec.encode(spec.codec.decode(old))
     assert wire is not None
     return wire
@@ -86,11 +86,13 @@ def _value_size(av: Wire) -> int:
     if tag == "N":
         return len(value) // 2 + 2
     if tag == "B":
-        return len(value) if isinstance(value, bytes) else len(value) * 3 // 4
+        return _b64_size(value)
     if tag in ("BOOL", "NULL"):
         return 1
-    if tag in ("SS", "BS"):
-        return sum(len(v.encode() if isinstance(v, str) else v) for v in value)
+    if tag == "SS":
+        return sum(len(v) if v.isascii() else len(v.encode()) for v in value)
+    if tag == "BS":
+        return sum(_b64_size(v) for v in value)
     if tag == "NS":
         return sum(len(v) // 2 + 2 for v in value)
     if tag == "L":
@@ -98,6 +100,11 @@ def _value_size(av: Wire) -> int:
     if tag == "M":
         return 3 + sum(1 + len(k.encode()) + _value_size(v) for k, v in value.items())
     return 0
+
+
+def _b64_size(text: str) -> int:
+    """The number of bytes a base64 wire value holds."""
+    return len(text) * 3 // 4 - (text[-2:].count("=") if text else 0)
 
 
 def check_size(schema: ModelSchema, item: Wire, obj: Any) -> None:

@@ -1,25 +1,27 @@
 """Batch reads (`engine.load`) and batch writes (`engine.batch()`).
 
 Both split work into DynamoDB's request limits (100 keys / 25 writes), send requests
-concurrently with a bound, and resend unprocessed keys or items with exponential backoff and
-full jitter. When the retry budget is spent the error names exactly what was not done.
+concurrently with a bound, and resend unprocessed keys or items under the engine's
+`RetryPolicy`. Every entry ends in exactly one account: done, not done (`BatchIncomplete.objects`)
+or, for writes whose request may have reached DynamoDB before the connection failed, unknown
+(`BatchIncomplete.unknown`).
 """
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._calls import CallInfo
 from ._concurrency import run_bounded
+from ._context import Context
 from ._writes import check_size, set_state
-from .errors import BatchIncomplete, DynamoError, MissingObjects, Throttled
+from .errors import BatchIncomplete, DynamoError, MissingObjects, OutcomeUnknown
 from .schema import ItemState, ModelSchema
 
 if TYPE_CHECKING:
-    from .engine import Engine
     from .model import Model
 
 __all__ = ["Batch", "load_objects"]
@@ -33,15 +35,13 @@ MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
 
 def identity(table: str, key: Wire) -> Identity:
-    """Who a key belongs to, the same for every wire form of equal values (bytes/base64,
-    "1.50"/"1.5") and distinct for values that trade places between hash and range."""
+    """Who a key belongs to, the same for every wire form of equal values ("1.50"/"1.5") and
+    distinct for values that trade places between hash and range."""
     parts = []
     for name in sorted(key):
         ((tag, value),) = key[name].items()
         if tag == "N":
             value = Decimal(value).normalize()
-        elif tag == "B" and not isinstance(value, bytes):
-            value = base64.b64decode(value)
         parts.append((name, tag, value))
     return table, tuple(parts)
 
@@ -62,12 +62,12 @@ def fill(obj: Any, schema: ModelSchema, item: Wire) -> None:
 # ---------------------------------------------------------------- reads
 
 
-async def load_objects(engine: Engine, objs: Sequence[Model], consistent: bool) -> None:
+async def load_objects(ctx: Context, objs: Sequence[Model], consistent: bool) -> None:
     wanted: dict[Identity, list[tuple[Any, ModelSchema]]] = {}
     keys: list[tuple[str, Wire]] = []
     key_names: dict[str, list[str]] = {}
     for obj in objs:
-        schema, table = engine._bound(type(obj))
+        schema, table = ctx.bound(type(obj))
         key = schema.key_of(obj)
         ident = identity(table, key)
         if ident not in wanted:
@@ -79,13 +79,13 @@ async def load_objects(engine: Engine, objs: Sequence[Model], consistent: bool) 
         return
 
     found: dict[Identity, Wire] = {}
-    unprocessed: list[tuple[str, Wire]] = []
+    unread: list[tuple[str, Wire]] = []
+    errors: list[DynamoError] = []
     chunks = [keys[i : i + READ_CHUNK] for i in range(0, len(keys), READ_CHUNK)]
-    policy = engine.transport.retry
 
     async def read_chunk(chunk: list[tuple[str, Wire]]) -> None:
         pending = chunk
-        attempt = 0
+        attempts = ctx.retry.attempts(ctx.sleep)
         while pending:
             request: dict[str, Wire] = {}
             for table, key in pending:
@@ -94,12 +94,15 @@ async def load_objects(engine: Engine, objs: Sequence[Model], consistent: bool) 
                 if consistent:
                     entry["ConsistentRead"] = True
             try:
-                response = await engine.transport.call("BatchGetItem", {"RequestItems": request})
-            except Throttled:
-                unprocessed.extend(pending)
+                response = await ctx.call("BatchGetItem", {"RequestItems": request})
+            except DynamoError as exc:  # throttled to the end, or refused: these keys are unread
+                errors.append(exc)
+                unread.extend(pending)
                 return
-            for table, items in response.get("Responses", {}).items():
-                names = key_names[table]
+            for table, items in (response.get("Responses") or {}).items():
+                names = key_names.get(table)
+                if names is None:
+                    continue
                 for item in items:
                     found[identity(table, {n: item[n] for n in names})] = item
             pending = [
@@ -107,34 +110,35 @@ async def load_objects(engine: Engine, objs: Sequence[Model], consistent: bool) 
                 for table, entry in (response.get("UnprocessedKeys") or {}).items()
                 for key in entry.get("Keys", [])
             ]
-            if pending:
-                attempt += 1
-                if policy.max_attempts is not None and attempt >= policy.max_attempts:
-                    unprocessed.extend(pending)
-                    return
-                await engine.transport.sleep(policy.delay(attempt, engine.transport._rng))
+            if pending and not await attempts.next():
+                unread.extend(pending)
+                return
 
-    await run_bounded(chunks, read_chunk, max(1, engine.max_connections // 2))
+    await run_bounded(chunks, read_chunk, max(1, ctx.limit // 2))
 
-    missing: list[Any] = []
     for ident, entries in wanted.items():
         item = found.get(ident)
-        for obj, schema in entries:
-            if item is not None:
+        if item is not None:
+            for obj, schema in entries:
                 fill(obj, schema, item)
-    not_read = {identity(t, k) for t, k in unprocessed}
-    for ident, entries in wanted.items():
-        if ident not in found and ident not in not_read:
-            missing.extend(obj for obj, _ in entries)
+    not_read = {identity(t, k) for t, k in unread}
+    missing = [
+        obj
+        for ident, entries in wanted.items()
+        if ident not in found and ident not in not_read
+        for obj, _ in entries
+    ]
     if not_read:
         objects = [obj for ident in wanted if ident in not_read for obj, _ in wanted[ident]]
         error = BatchIncomplete(
             f"{len(objects)} object(s) could not be read: DynamoDB kept returning their keys "
-            "as unprocessed (or throttling) after every retry",
+            "as unprocessed, throttling, or failing, after every retry",
             objects,
         )
         if missing:
             error.add_note(f"besides, {len(missing)} object(s) have no item: {missing[:5]}")
+        if errors:
+            raise error from errors[0]
         raise error
     if missing:
         raise MissingObjects(f"{len(missing)} object(s) have no stored item", missing)
@@ -158,20 +162,21 @@ class Batch:
 
     Each object is checked when it is added (`InvalidItem` at once, nothing sent). On exit the
     writes go out 25 a request, several requests at once; unprocessed items are resent with
-    backoff. `BatchIncomplete.objects` names exactly what was not written when retries run out.
-    Operations on the same key run in the order they were added.
+    backoff. When something cannot be done, `BatchIncomplete` names exactly what was not written
+    (`.objects`) and what may or may not have been (`.unknown`); everything else was written
+    once. Operations on the same key run in the order they were added.
     An exception inside the block sends nothing that was not already sent by `await flush()`.
     """
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
         self._ops: list[_Op] = []
         self._flushed: list[Any] = []
 
     def save(self, *objs: Model) -> None:
         """Queue a full put of each object (no condition; replaces the whole item)."""
         for obj in objs:
-            schema, table = self._engine._bound(type(obj))
+            schema, table = self._ctx.bound(type(obj))
             item = schema.encode_item(obj)
             check_size(schema, item, obj)
             ident = identity(table, {n: item[n] for n in _key_names(schema)})
@@ -180,7 +185,7 @@ class Batch:
     def delete(self, *objs: Model) -> None:
         """Queue a delete of each object's item (by key)."""
         for obj in objs:
-            schema, table = self._engine._bound(type(obj))
+            schema, table = self._ctx.bound(type(obj))
             key = schema.key_of(obj)
             self._ops.append(
                 _Op(table, identity(table, key), {"DeleteRequest": {"Key": key}}, obj, schema, 0)
@@ -224,47 +229,59 @@ class Batch:
             if n == len(rounds):
                 rounds.append([])
             rounds[n].append(op)
-        failed: list[_Op] = []
+        outcome = _Outcome()
         for round_ops in rounds:
-            failed.extend(await self._write_round(round_ops))
-        failed_ids = {id(op) for op in failed}
-        done_ok = [op for op in ops if id(op) not in failed_ids]
+            await self._write_round(round_ops, outcome)
+        settled = {id(op) for op in outcome.failed} | {id(op) for op in outcome.unknown}
+        done_ok = [op for op in ops if id(op) not in settled]
         for op in done_ok:
             if "PutRequest" in op.request:
                 set_state(op.obj, ItemState(op.request["PutRequest"]["Item"], None))
             else:
                 set_state(op.obj, None)
         self._flushed.extend(op.obj for op in done_ok)
-        if failed:
-            raise BatchIncomplete(
-                f"{len(failed)} of {len(ops)} write(s) were not done after every retry; "
-                "everything else was written once",
-                [op.obj for op in failed],
+        if outcome.failed or outcome.unknown:
+            error = BatchIncomplete(
+                f"of {len(ops)} write(s), {len(outcome.failed)} were not done and "
+                f"{len(outcome.unknown)} may or may not have been applied (their request may "
+                "have reached DynamoDB before the connection failed); everything else was "
+                "written once",
+                [op.obj for op in outcome.failed],
+                [op.obj for op in outcome.unknown],
             )
+            if outcome.errors:
+                raise error from outcome.errors[0]
+            raise error
 
-    async def _write_round(self, ops: list[_Op]) -> list[_Op]:
+    async def _write_round(self, ops: list[_Op], outcome: _Outcome) -> None:
         chunks = [ops[i : i + WRITE_CHUNK] for i in range(0, len(ops), WRITE_CHUNK)]
-        failed: list[_Op] = []
-        engine = self._engine
-        policy = engine.transport.retry
+        ctx = self._ctx
 
         async def write_chunk(chunk: list[_Op]) -> None:
             pending = chunk
-            attempt = 0
+            uncertain: set[int] = set()  # ops an earlier attempt may have applied
+            attempts = ctx.retry.attempts(ctx.sleep)
             while pending:
                 by_ident = {op.ident: op for op in pending}
                 request: dict[str, list[Wire]] = {}
                 for op in pending:
                     request.setdefault(op.table, []).append(op.request)
+                info = CallInfo()
                 try:
-                    response = await engine.transport.call(
-                        "BatchWriteItem", {"RequestItems": request}
+                    response = await ctx.call(
+                        "BatchWriteItem", {"RequestItems": request}, info=info
                     )
-                except Throttled:
-                    failed.extend(pending)
+                except OutcomeUnknown as exc:
+                    outcome.errors.append(exc)
+                    outcome.unknown.extend(pending)
                     return
-                except DynamoError:
-                    raise
+                except DynamoError as exc:  # nothing of this request was applied
+                    outcome.errors.append(exc)
+                    for op in pending:
+                        (outcome.unknown if id(op) in uncertain else outcome.failed).append(op)
+                    return
+                if info.maybe_applied:
+                    uncertain.update(id(op) for op in pending)
                 left = []
                 for table, requests in (response.get("UnprocessedItems") or {}).items():
                     for entry in requests:
@@ -272,15 +289,23 @@ class Batch:
                         if unprocessed is not None:
                             left.append(unprocessed)
                 pending = left
-                if pending:
-                    attempt += 1
-                    if policy.max_attempts is not None and attempt >= policy.max_attempts:
-                        failed.extend(pending)
-                        return
-                    await engine.transport.sleep(policy.delay(attempt, engine.transport._rng))
+                if pending and not await attempts.next():
+                    for op in pending:
+                        (outcome.unknown if id(op) in uncertain else outcome.failed).append(op)
+                    return
 
-        await run_bounded(chunks, write_chunk, max(1, engine.max_connections // 2))
-        return failed
+        await run_bounded(chunks, write_chunk, max(1, ctx.limit // 2))
+
+
+class _Outcome:
+    """What a flush could not do: not written, maybe written, and the errors behind them."""
+
+    __slots__ = ("errors", "failed", "unknown")
+
+    def __init__(self) -> None:
+        self.failed: list[_Op] = []
+        self.unknown: list[_Op] = []
+        self.errors: list[DynamoError] = []
 
 
 def _entry_identity(table: str, entry: Wire, pending: Iterable[_Op]) -> Identity:

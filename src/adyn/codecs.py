@@ -2,8 +2,8 @@
 
 A codec is compiled once per field from its type annotation. Encoding checks DynamoDB's rules
 (number range and precision, naive datetimes, mixed sets) and raises `CodecError`, which the caller
-turns into `InvalidItem` naming the model and the field. Decoding accepts both forms the
-transport produces: binary as `bytes` (botocore) or base64 text (the fast path).
+turns into `InvalidItem` naming the model and the field. Wire values are DynamoDB's own JSON:
+numbers as text, binary values as base64 text (encoded exactly once, here).
 """
 
 from __future__ import annotations
@@ -134,10 +134,14 @@ def _decode_int(av: Wire) -> int:
 # ---------------------------------------------------------------- scalars
 
 
-def _b64(value: Any) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    return binascii.a2b_base64(value)  # what base64.b64decode does, minus its wrappers
+def _b64(value: str) -> bytes:
+    """The bytes of a base64 wire value (what base64.b64decode does, minus its wrappers)."""
+    return binascii.a2b_base64(value)
+
+
+def b64_text(value: bytes | bytearray | memoryview) -> str:
+    """The base64 wire text of binary data."""
+    return binascii.b2a_base64(value, newline=False).decode("ascii")
 
 
 def _enc_str(value: Any) -> Wire:
@@ -156,7 +160,7 @@ def _enc_bool(value: Any) -> Wire:
 
 def _enc_bytes(value: Any) -> Wire:
     if isinstance(value, bytes | bytearray | memoryview):
-        return {"B": bytes(value)}
+        return {"B": b64_text(value)}
     raise CodecError(f"expected bytes, got {type(value).__name__}")
 
 
@@ -534,7 +538,7 @@ def _dynamic_encode(value: Any) -> Wire | None:
     if isinstance(value, int | float | Decimal):
         return {"N": number_text(value)}
     if isinstance(value, bytes | bytearray | memoryview):
-        return {"B": bytes(value)}
+        return {"B": b64_text(value)}
     if isinstance(value, uuid.UUID):
         return {"S": str(value)}
     if isinstance(value, dt.datetime):

@@ -2,36 +2,46 @@
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
-
-from aiobotocore.config import AioConfig
-from aiobotocore.session import AioSession
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from . import _bind
+from ._calls import Caller
 from ._concurrency import run_bounded
-from ._transport import RetryPolicy, Transport
-from ._writes import WritePlan, plan_delete, plan_save, plan_update, set_state
-from .errors import ConstraintViolation, DynamoError, EngineClosed, NotBound
+from ._context import Context
+from ._http import HTTPTransport
+from ._writes import WritePlan, plan_delete, plan_save, plan_update
+from .batch import Batch, load_objects
+from .errors import (
+    ConditionalCheckFailedError,
+    ConstraintViolation,
+    EngineClosed,
+    InvalidArgument,
+    NotBound,
+)
+from .events import CallEvent, ConsumedCapacity
 from .expressions import Action, Condition
 from .model import Model, _Index
-from .schema import ItemState, ModelSchema, schema_of
+from .query import Query, Scan
+from .retry import RetryPolicy
+from .schema import ModelSchema, schema_of
+from .transactions import ReadTransaction, WriteTransaction
+from .transport import Transport
 
 if TYPE_CHECKING:
-    from .batch import Batch
-    from .query import Query, Scan
+    from aiobotocore.session import AioSession
+
     from .stream import Clock, Pacing, Stream
-    from .transactions import ReadTransaction, WriteTransaction
 
 __all__ = ["Engine"]
 
 M = TypeVar("M", bound=Model)
 Wire = dict[str, Any]
 Projection = Literal["all", "keys", "count"] | Sequence[Any]
+Listener = Callable[[CallEvent], object]
 
 
 class Engine:
@@ -39,14 +49,23 @@ class Engine:
 
     - `region_name`, `endpoint_url`, `session` (an aiobotocore session): where and as whom to
       connect; otherwise the standard AWS environment and config files decide (including
-      `AWS_ENDPOINT_URL_DYNAMODB`). A loopback `endpoint_url` with no credentials configured
-      uses placeholder credentials, as local servers accept any.
+      `AWS_ENDPOINT_URL_DYNAMODB` and `AWS_ENDPOINT_URL_DYNAMODB_STREAMS`); `aws_access_key_id`,
+      `aws_secret_access_key`, `aws_session_token`: static credentials that win over the
+      session's chain. A loopback `endpoint_url` with no credentials configured uses
+      placeholder credentials, as local servers accept any.
     - `table_name_template`: a format string with `{table_name}` (e.g. "prod-{table_name}") or a
       callable taking the model class and returning the table name.
+    - `transport`: any `adyn.Transport` (one attempt per call); without one the engine builds
+      its default from the options above.
     - `retry`: a `RetryPolicy` for throttling, 5xx answers and dropped connections.
-    - `fast_path`: send data-plane calls without botocore's serialisation and parsing (default).
-    - `max_connections`: the HTTP connection pool, and the bound on concurrent calls a single
-      `save(*objs)`, `load(...)` or batch sends at once.
+    - `connect_timeout` / `read_timeout`: seconds the default transport waits for a connection
+      and for an answer (an answer that does not come in time may still have been applied).
+    - `max_connections`: the one concurrency limit: calls in flight at once (first come, first
+      served beyond it), the HTTP connection pool, and the requests one `save(*objs)`,
+      `load(...)`, batch or parallel scan sends at once.
+    - `listeners`: callables receiving a `CallEvent` after every call (`engine.listeners` is the
+      live list); `consumed_capacity=True` asks DynamoDB for consumed capacity on every call
+      that supports it (`engine.consumed()`).
 
     One engine is meant to be shared by every task of a service.
     """
@@ -58,46 +77,74 @@ class Engine:
         session: AioSession | None = None,
         table_name_template: str | Callable[[type[Model]], str] = "{table_name}",
         *,
+        transport: Transport | None = None,
         retry: RetryPolicy | None = None,
-        fast_path: bool = True,
         max_connections: int = 64,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        listeners: Sequence[Listener] = (),
+        consumed_capacity: bool = False,
         aws_access_key_id: str | None = None,
         aws_secret_access_key: str | None = None,
         aws_session_token: str | None = None,
-        config: AioConfig | None = None,
     ) -> None:
-        credentials = {
-            k: v
-            for k, v in {
-                "aws_access_key_id": aws_access_key_id,
-                "aws_secret_access_key": aws_secret_access_key,
-                "aws_session_token": aws_session_token,
-            }.items()
-            if v is not None
-        }
-        if endpoint_url is None:
-            endpoint_url = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get(
-                "AWS_ENDPOINT_URL"
+        _check_template(table_name_template)
+        if (
+            not isinstance(max_connections, int)
+            or isinstance(max_connections, bool)
+            or (max_connections < 1)
+        ):
+            raise InvalidArgument(f"max_connections must be an int >= 1, not {max_connections!r}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise InvalidArgument(f"retry must be a RetryPolicy, not {type(retry).__name__}")
+        if transport is not None and not callable(getattr(transport, "call", None)):
+            raise InvalidArgument(
+                f"transport must have an async call(service, operation, request, *, idempotent)"
+                f" method; {type(transport).__name__} has none"
             )
-        self._transport = Transport(
-            region_name=region_name,
-            endpoint_url=endpoint_url,
-            session=session,
-            retry=retry,
-            fast_path=fast_path,
-            max_connections=max_connections,
-            credentials=credentials,
-            config=config,
-        )
+        for name, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise InvalidArgument(f"{name} must be a number of seconds > 0, not {value!r}")
+        for listener in listeners:
+            if not callable(listener):
+                raise InvalidArgument(f"listeners must be callables, not {listener!r}")
+        if transport is None:
+            transport = HTTPTransport(
+                region_name=region_name,
+                endpoint_url=endpoint_url,
+                session=session,
+                aws_access_key_id=aws_access_key_id,
+                aws_secret_access_key=aws_secret_access_key,
+                aws_session_token=aws_session_token,
+                max_connections=max_connections,
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+            )
+        self._transport: Transport = transport
         self.endpoint_url = endpoint_url
         self.table_name_template = table_name_template
         self.max_connections = max_connections
+        self.listeners: list[Listener] = list(listeners)
+        self._caller = Caller(
+            transport,
+            retry=retry or RetryPolicy(),
+            limit=max_connections,
+            listeners=self.listeners,
+            consumed_capacity=bool(consumed_capacity),
+        )
+        self._ctx = Context(
+            bound=self._bound,
+            caller=self._caller,
+            limit=max_connections,
+            table_name=self.table_name,
+        )
         self._tables: dict[type[Model], str] = {}
-        self._opened = False
+        self._state: Literal["new", "open", "closed"] = "new"
+        # set by adyn.telemetry: told the creation time of every stream record delivered
+        self._on_record: Callable[[datetime], None] | None = None
 
     def __repr__(self) -> str:
-        state = "closed" if self._transport.closed else ("open" if self._opened else "new")
-        return f"<Engine endpoint={self.endpoint_url!r} {state}>"
+        return f"<Engine endpoint={self.endpoint_url!r} {self._state}>"
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -114,48 +161,78 @@ class Engine:
         await self.close()
 
     async def open(self) -> None:
-        """Open the aiobotocore clients (`async with` does this for you)."""
-        if self._transport.closed:
+        """Open the transport (`async with` does this for you)."""
+        if self._state == "closed":
             raise EngineClosed("this engine was closed; create a new Engine")
-        await self._transport.open()
-        self._opened = True
+        if self._state == "open":
+            return
+        opener = getattr(self._transport, "open", None)
+        if opener is not None:
+            await opener()
+        self._state = "open"
 
     async def close(self) -> None:
-        """Close every client; the engine cannot be used afterwards."""
-        await self._transport.close()
+        """Close the engine: calls in flight run to their end (each reports its true outcome),
+        no new call or retry starts, then the transport closes."""
+        if self._state == "closed":
+            return
+        was_open = self._state == "open"
+        self._state = "closed"
+        await self._caller.close()
+        closer = getattr(self._transport, "close", None)
+        if closer is not None and was_open:
+            await closer()
 
     @property
     def transport(self) -> Transport:
+        """The transport this engine sends through (one attempt per call, no retries)."""
         return self._transport
 
+    @property
+    def retry(self) -> RetryPolicy:
+        """The engine's retry policy."""
+        return self._caller.retry
+
+    def consumed(self) -> Mapping[str, ConsumedCapacity]:
+        """Capacity consumed so far, per table name (needs `consumed_capacity=True`)."""
+        return self._caller.consumed()
+
     def _check_open(self) -> None:
-        if self._transport.closed:
+        if self._state == "closed":
             raise EngineClosed("the engine is closed; open a new one with `async with Engine(...)`")
-        if not self._opened:
+        if self._state == "new":
             raise EngineClosed("the engine is not open; use `async with Engine(...) as engine`")
 
     # ------------------------------------------------------------------ tables
 
     def table_name(self, model: type[Model]) -> str:
         """The table name this engine uses for a model (after the template)."""
-        schema = schema_of(model)
+        schema = _schema(model)
         template = self.table_name_template
         if callable(template):
-            return template(model)
+            name = template(model)
+            if not isinstance(name, str) or not name:
+                raise InvalidArgument(
+                    f"table_name_template returned {name!r} for {schema.name}; it must return a"
+                    " table name (str)"
+                )
+            return name
         return template.format(table_name=schema.table_name)
 
     async def bind(self, *models: type[Model], create: bool = True) -> None:
         """Create each model's table when missing (and wait until it is ACTIVE, then enable
         TTL), or verify the live table; raise `TableMismatch` listing every difference."""
         self._check_open()
+        if not models:
+            raise InvalidArgument("bind() needs at least one model")
         by_table: dict[str, list[ModelSchema]] = defaultdict(list)
         for model in models:
-            schema = schema_of(model)
+            schema = _schema(model)
             by_table[self.table_name(model)].append(schema)
 
         async def one(entry: tuple[str, list[ModelSchema]]) -> None:
             table, schemas = entry
-            await _bind.bind_table(self._transport, table, schemas, create)
+            await _bind.bind_table(self._ctx, table, schemas, create)
             for schema in schemas:
                 self._tables[schema.model] = table
 
@@ -163,10 +240,7 @@ class Engine:
 
     def _bound(self, model: Any) -> tuple[ModelSchema, str]:
         self._check_open()
-        try:
-            schema = schema_of(model)
-        except TypeError:
-            raise TypeError(f"{model!r} is not a concrete adyn Model class") from None
+        schema = _schema(model)
         table = self._tables.get(schema.model)
         if table is None:
             name = schema.name
@@ -179,26 +253,28 @@ class Engine:
         if not plan.request:  # nothing changed: nothing to send
             return {}
         try:
-            response = await self._transport.call(
-                operation, plan.request, idempotent=plan.idempotent
+            response = await self._caller.call(
+                operation,
+                plan.request,
+                idempotent=plan.idempotent,
+                model=schema.model,
+                table=plan.request.get("TableName"),
             )
-        except DynamoError as exc:
-            if exc.code == "ConditionalCheckFailedException":
-                what = plan.obj
-                if what is None:  # update(): name the item by its key, as Python values
-                    what = schema.decode_key(plan.request.get("Key") or {})
-                key = _describe_key(schema, plan.request.get("Key"))
-                raise ConstraintViolation(
-                    f"{schema.name}: the condition of {operation} failed for {key}",
-                    what,
-                    schema.decode_returned(exc.response.get("Item")),
-                ) from None
-            raise
+        except ConditionalCheckFailedError as exc:
+            what = plan.obj
+            if what is None:  # update(): name the item by its key, as Python values
+                what = schema.decode_key(plan.request.get("Key") or {})
+            key = _describe_key(schema, plan.request.get("Key"))
+            raise ConstraintViolation(
+                f"{schema.name}: the condition of {operation} failed for {key}",
+                what,
+                schema.decode_returned(exc.response.get("Item")),
+            ) from None
         plan.done()
         return response
 
     async def save(
-        self, *objs: Model, condition: Condition | None = None, atomic: bool = False
+        self, *objs: Model, condition: Condition | bool | None = None, atomic: bool = False
     ) -> None:
         """Write objects (UpdateItem of the fields that changed); several are sent concurrently.
 
@@ -208,7 +284,7 @@ class Engine:
         """
         plans = []
         for obj in objs:
-            schema, table = self._bound(type(obj))
+            schema, table = self._bound(_model_of(obj, "save"))
             plans.append((schema, plan_save(schema, table, obj, condition, atomic)))
 
         async def one(entry: tuple[ModelSchema, WritePlan]) -> None:
@@ -218,12 +294,12 @@ class Engine:
         await run_bounded(plans, one, self.max_connections)
 
     async def delete(
-        self, *objs: Model, condition: Condition | None = None, atomic: bool = False
+        self, *objs: Model, condition: Condition | bool | None = None, atomic: bool = False
     ) -> None:
         """Delete the items of objects (by key); several are sent concurrently."""
         plans = []
         for obj in objs:
-            schema, table = self._bound(type(obj))
+            schema, table = self._bound(_model_of(obj, "delete"))
             plans.append((schema, plan_delete(schema, table, obj, condition, atomic)))
 
         async def one(entry: tuple[ModelSchema, WritePlan]) -> None:
@@ -238,7 +314,7 @@ class Engine:
         request: Wire = {"TableName": table, "Key": schema.key_from_values(key)}
         if consistent:
             request["ConsistentRead"] = True
-        response = await self._transport.call("GetItem", request)
+        response = await self._caller.call("GetItem", request, model=schema.model, table=table)
         item = response.get("Item")
         if item is None:
             return None
@@ -250,7 +326,7 @@ class Engine:
         model: type[M],
         key: dict[str, Any],
         actions: Sequence[Action],
-        condition: Condition | None = None,
+        condition: Condition | bool | None = None,
     ) -> M:
         """Apply update actions to one item and return the item as it is afterwards."""
         schema, table = self._bound(model)
@@ -265,18 +341,16 @@ class Engine:
 
         Raises `MissingObjects` naming every object that has no item.
         """
-        from .batch import load_objects
-
-        await load_objects(self, objs, consistent)
+        await load_objects(self._ctx, objs, consistent)
 
     # ------------------------------------------------------------------ searches
 
     def query(
         self,
-        model: type[M] | _Index,
-        key: Condition,
+        model: type[M] | _Index[M],
+        key: Condition | bool,
         *,
-        filter: Condition | None = None,
+        filter: Condition | bool | None = None,
         projection: Projection = "all",
         consistent: bool = False,
         forward: bool = True,
@@ -285,10 +359,8 @@ class Engine:
         start: str | None = None,
     ) -> Query[M]:
         """A lazy query on a table or an index (`Post.by_user`); iterate it with `async for`."""
-        from .query import Query
-
         return Query(
-            self,
+            self._ctx,
             model,
             key=key,
             filter=filter,
@@ -302,9 +374,9 @@ class Engine:
 
     def scan(
         self,
-        model: type[M] | _Index,
+        model: type[M] | _Index[M],
         *,
-        filter: Condition | None = None,
+        filter: Condition | bool | None = None,
         projection: Projection = "all",
         consistent: bool = False,
         limit: int | None = None,
@@ -313,10 +385,8 @@ class Engine:
         segments: int | None = None,
     ) -> Scan[M]:
         """A lazy scan; `segments=N` runs a parallel scan merged into one iterator."""
-        from .query import Scan
-
         return Scan(
-            self,
+            self._ctx,
             model,
             filter=filter,
             projection=projection,
@@ -331,21 +401,32 @@ class Engine:
 
     def batch(self) -> Batch:
         """`async with engine.batch() as b: b.save(x); b.delete(y)`: BatchWriteItem."""
-        from .batch import Batch
-
         self._check_open()
-        return Batch(self)
+        return Batch(self._ctx)
 
-    def transaction(self, mode: Literal["w", "r"] = "w") -> WriteTransaction | ReadTransaction:
-        """`async with engine.transaction() as tx:` (writes) or `transaction(mode="r")` (reads)."""
-        from .transactions import ReadTransaction, WriteTransaction
+    @overload
+    def transaction(
+        self, mode: Literal["w"] = "w", *, token: str | None = None
+    ) -> WriteTransaction: ...
+    @overload
+    def transaction(self, mode: Literal["r"]) -> ReadTransaction: ...
+    def transaction(
+        self, mode: Literal["w", "r"] = "w", *, token: str | None = None
+    ) -> WriteTransaction | ReadTransaction:
+        """`async with engine.transaction() as tx:` (writes) or `transaction(mode="r")` (reads).
 
+        `token`: the idempotency token of a write transaction (1 to 36 characters), so that a
+        retry of the same work, even from another process after a crash, applies it at most
+        once within DynamoDB's 10-minute window; by default each commit gets a fresh one.
+        """
         self._check_open()
         if mode == "w":
-            return WriteTransaction(self)
+            return WriteTransaction(self._ctx, token)
         if mode == "r":
-            return ReadTransaction(self)
-        raise ValueError(f"transaction mode must be 'w' or 'r', not {mode!r}")
+            if token is not None:
+                raise InvalidArgument("token= applies to write transactions only")
+            return ReadTransaction(self._ctx)
+        raise InvalidArgument(f"transaction mode must be 'w' or 'r', not {mode!r}")
 
     # ------------------------------------------------------------------ streams
 
@@ -370,20 +451,21 @@ class Engine:
         from .stream._open import open_stream
 
         if not models:
-            raise TypeError("stream() needs at least one model")
-        transport = self._transport
+            raise InvalidArgument("stream() needs at least one model")
+        ctx = self._ctx
 
         async def describe(table: str) -> Wire | None:
-            return await _bind.describe(transport, table)
+            return await _bind.describe(ctx, table)
 
-        async def dynamodb(operation: str, request: Wire, idempotent: bool) -> Wire:
-            return await transport.call(operation, request, idempotent=idempotent)
+        def delivered(created_at: datetime) -> None:
+            hook = self._on_record
+            if hook is not None:
+                hook(created_at)
 
         return open_stream(
             bound=[self._bound(m) for m in models],
             describe=describe,
-            streams=transport.streams,
-            dynamodb=dynamodb,
+            call=self._caller.call,
             table_name=self.table_name,
             bind=self.bind,
             position=position,
@@ -394,7 +476,38 @@ class Engine:
             commit_interval=commit_interval,
             clock=clock,
             pacing=pacing,
+            observe=delivered,
         )
+
+
+def _schema(model: Any) -> ModelSchema:
+    try:
+        return schema_of(model)
+    except TypeError:
+        raise InvalidArgument(f"{model!r} is not a concrete adyn Model class") from None
+
+
+def _model_of(obj: Any, what: str) -> type[Model]:
+    if not isinstance(obj, Model):
+        raise InvalidArgument(f"{what}() takes model objects, not {type(obj).__name__}")
+    return type(obj)
+
+
+def _check_template(template: Any) -> None:
+    if callable(template):
+        return
+    if not isinstance(template, str):
+        raise InvalidArgument(
+            "table_name_template must be a format string with {table_name} or a callable, not "
+            f"{type(template).__name__}"
+        )
+    try:
+        template.format(table_name="x")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise InvalidArgument(
+            f"table_name_template {template!r} is not a format string with only "
+            f"{{table_name}}: {exc!r}"
+        ) from None
 
 
 def _describe_key(schema: ModelSchema, key: Wire | None) -> str:
@@ -405,7 +518,3 @@ def _describe_key(schema: ModelSchema, key: Wire | None) -> str:
     except Exception:
         return "(key)"
     return ", ".join(f"{k}={v!r}" for k, v in values.items())
-
-
-def mark_loaded(obj: Model, item: Wire) -> None:
-    set_state(obj, ItemState(item, None))

@@ -115,7 +115,7 @@ class ConstraintViolation(AdynError):
     model object, when DynamoDB returned it (None when no item was stored).
     """
 
-    def __init__(self, message: str, obj: Any = None, item: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, obj: Any = None, item: Any = None) -> None:
         self.obj = obj
         self.item = item
         super().__init__(message)
@@ -173,10 +173,16 @@ class TransactionCanceled(AdynError):
 
 
 class BatchIncomplete(AdynError):
-    """A batch ran out of retries. `.objects` names exactly what was not written or read."""
+    """A batch could not do everything.
 
-    def __init__(self, message: str, objects: Iterable[Any]) -> None:
+    `.objects` names exactly what was not written (or not read); `.unknown` names the writes
+    that may or may not have been applied (an attempt that carried them may have reached
+    DynamoDB before the connection failed). Everything else was done exactly once.
+    """
+
+    def __init__(self, message: str, objects: Iterable[Any], unknown: Iterable[Any] = ()) -> None:
         self.objects = list(objects)
+        self.unknown = list(unknown)
         super().__init__(message)
 
 
@@ -319,6 +325,7 @@ CONNECTION_LOST = "ConnectionLost"  # the connection broke after the request wen
 READ_TIMEOUT = "ReadTimeout"  # no answer in time after the request went out
 MALFORMED_RESPONSE = "MalformedResponse"  # an answer that is not DynamoDB's JSON
 CRC32_CHECK_FAILED = "CRC32CheckFailed"  # the answer was damaged on the way
+CREDENTIALS_UNAVAILABLE = "CredentialsUnavailable"  # no credentials could be had: nothing sent
 
 _THROTTLING = (
     "ProvisionedThroughputExceededException",
@@ -351,6 +358,7 @@ SERVICE_ERRORS: dict[str, tuple[type[DynamoError], Retry, bool]] = {
     READ_TIMEOUT: (DynamoError, Retry.UNKNOWN, False),
     MALFORMED_RESPONSE: (DynamoError, Retry.UNKNOWN, False),
     CRC32_CHECK_FAILED: (DynamoError, Retry.UNKNOWN, False),
+    CREDENTIALS_UNAVAILABLE: (DynamoError, Retry.REJECTED, False),
 }
 
 

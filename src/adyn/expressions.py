@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .codecs import DYNAMIC, INT, Codec, CodecError
+from .codecs import DYNAMIC, INT, Codec, CodecError, b64_text
 from .errors import InvalidCondition
 
 if TYPE_CHECKING:
@@ -295,7 +295,7 @@ class Path(Operand):
         if self.codec.wire_type == "S" and isinstance(value, str):
             return _Value({"S": value})
         if self.codec.wire_type == "B" and isinstance(value, bytes):
-            return _Value({"B": value})
+            return _Value({"B": b64_text(value)})
         return self._value(value)
 
     def begins_with(self, prefix: Any) -> Condition:
@@ -439,21 +439,29 @@ class Condition:
 
     __slots__ = ()
 
-    def __and__(self, other: Condition) -> Condition:
+    # `bool` in the signatures: without adyn's mypy plugin a type checker sees a comparison
+    # such as `Post.views > 3` as a bool (see adyn.paths); at run time only conditions combine.
+    def __and__(self, other: Condition | bool) -> Condition:
         if not isinstance(other, Condition):
             return NotImplemented
         return And((*_flatten(self, And), *_flatten(other, And)))
 
-    def __or__(self, other: Condition) -> Condition:
+    def __rand__(self, other: Condition | bool) -> Condition:
+        return NotImplemented  # only reached when the left side is not a condition
+
+    def __or__(self, other: Condition | bool) -> Condition:
         if not isinstance(other, Condition):
             return NotImplemented
         return Or((*_flatten(self, Or), *_flatten(other, Or)))
+
+    def __ror__(self, other: Condition | bool) -> Condition:
+        return NotImplemented  # only reached when the left side is not a condition
 
     def __invert__(self) -> Condition:
         return Not(self)
 
     def __bool__(self) -> bool:
-        raise TypeError(
+        raise InvalidCondition(
             "a condition has no truth value: combine conditions with & | ~, not and/or/not"
         )
 

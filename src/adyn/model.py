@@ -8,7 +8,7 @@ expressions (`Post.views > 3`), and index attributes give the index bound to tha
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 from pydantic._internal._model_construction import ModelMetaclass
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 __all__ = ["GlobalIndex", "HashKey", "LocalIndex", "Model", "RangeKey", "Timestamp", "Version"]
 
 Projection = Literal["all", "keys"] | Sequence[str]
+M = TypeVar("M", bound="Model")
+Owner = TypeVar("Owner", bound="Model")
 
 
 class _Marker:
@@ -48,8 +50,8 @@ class Version(_Marker):
     __slots__ = ()
 
 
-class _Index:
-    """Common part of `GlobalIndex` and `LocalIndex`."""
+class _Index(Generic[M]):
+    """Common part of `GlobalIndex` and `LocalIndex`: `_Index[Post]` is an index of `Post`."""
 
     kind: ClassVar[str] = ""
 
@@ -75,7 +77,7 @@ class _Index:
         if self.name is None:
             self.name = name
 
-    def _bound(self, model: type[Model], attr_name: str) -> _Index:
+    def _bound(self, model: type[Model], attr_name: str) -> _Index[Any]:
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
         clone.model = model
@@ -88,7 +90,7 @@ class _Index:
         return f"<{type(self).__name__} {owner}.{self.attr_name} ({self.name})>"
 
 
-class GlobalIndex(_Index):
+class GlobalIndex(_Index[M]):
     """A global secondary index: `by_user = GlobalIndex(hash_key="user", range_key="date")`.
 
     `projection` is "keys" (default), "all", or a list of field names to include.
@@ -98,7 +100,7 @@ class GlobalIndex(_Index):
     kind = "global"
 
     def __init__(
-        self,
+        self: GlobalIndex[Any],
         hash_key: str,
         range_key: str | None = None,
         projection: Projection = "keys",
@@ -111,16 +113,28 @@ class GlobalIndex(_Index):
         self.read_units = read_units
         self.write_units = write_units
 
+    def __get__(self, obj: object, owner: type[Owner]) -> GlobalIndex[Owner]:
+        # Each model class holds a copy bound to it (see schema.py), so the index read from a
+        # class is that class's index; this only tells type checkers so.
+        return cast("GlobalIndex[Owner]", self)
 
-class LocalIndex(_Index):
+
+class LocalIndex(_Index[M]):
     """A local secondary index (same hash key as the table, another range key)."""
 
     kind = "local"
 
     def __init__(
-        self, range_key: str, projection: Projection = "keys", *, name: str | None = None
+        self: LocalIndex[Any],
+        range_key: str,
+        projection: Projection = "keys",
+        *,
+        name: str | None = None,
     ) -> None:
         super().__init__(hash_key=None, range_key=range_key, projection=projection, name=name)
+
+    def __get__(self, obj: object, owner: type[Owner]) -> LocalIndex[Owner]:
+        return cast("LocalIndex[Owner]", self)
 
 
 class _ModelMeta(ModelMetaclass):

@@ -9,16 +9,18 @@ so no task outlives that step.
 
 from __future__ import annotations
 
-import base64
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import orjson
 
-from ._concurrency import run_bounded
+from ._concurrency import Ahead, run_bounded
+from ._context import Context
 from .errors import InvalidQuery, MultipleResults, NotFound
+from .events import ConsumedCapacity, consumed_by_table, total
 from .expressions import (
     Between,
     Compare,
@@ -31,9 +33,6 @@ from .expressions import (
 )
 from .schema import FieldSpec, IndexSpec, ModelSchema, wire_fields
 
-if TYPE_CHECKING:
-    from .engine import Engine
-
 __all__ = ["Page", "Query", "Scan"]
 
 M = TypeVar("M")
@@ -41,42 +40,26 @@ Wire = dict[str, Any]
 
 _DONE = "done"
 _TOKEN_VERSION = 1
+# Segments of a parallel scan read at once: enough to overlap their latency, few enough that
+# decoding keeps up (1 MB pages are CPU-bound) and memory stays bounded whatever `segments` is.
+SEGMENTS_IN_FLIGHT = 4
 
 
 @dataclass(frozen=True)
 class Page(Generic[M]):
-    """One page of results: `items`, and the `token` that resumes after it (None at the end)."""
+    """One page of results: `items`, the `token` that resumes after it (None at the end), and
+    `consumed`, the capacity its request(s) consumed (with `consumed_capacity=True`)."""
 
     items: list[M]
     token: str | None
+    consumed: ConsumedCapacity | None = None
 
 
 # ---------------------------------------------------------------- tokens
 
 
-def _jsonable_key(key: Wire) -> Wire:
-    out = {}
-    for name, av in key.items():
-        ((tag, value),) = av.items()
-        if tag == "B" and isinstance(value, bytes | bytearray):
-            value = base64.b64encode(value).decode("ascii")
-        out[name] = {tag: value}
-    return out
-
-
-def _wire_key(key: Wire) -> Wire:
-    out = {}
-    for name, av in key.items():
-        ((tag, value),) = av.items()
-        if tag == "B":
-            value = base64.b64decode(value)
-        out[name] = {tag: value}
-    return out
-
-
 def encode_token(positions: Sequence[Wire | str | None]) -> str:
-    state = [p if p is None or p == _DONE else _jsonable_key(p) for p in positions]  # type: ignore[arg-type]
-    return orjson.dumps({"v": _TOKEN_VERSION, "p": state}).decode()
+    return orjson.dumps({"v": _TOKEN_VERSION, "p": list(positions)}).decode()
 
 
 def decode_token(token: str, segments: int) -> list[Wire | str | None]:
@@ -87,9 +70,25 @@ def decode_token(token: str, segments: int) -> list[Wire | str | None]:
         positions = data["p"]
         if len(positions) != segments:
             raise ValueError(f"token is for {len(positions)} segment(s), not {segments}")
-        return [p if p is None or p == _DONE else _wire_key(p) for p in positions]
+        for p in positions:
+            if not (p is None or p == _DONE or _is_wire_key(p)):
+                raise ValueError(f"not a position: {p!r}")
+        return list(positions)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InvalidQuery(f"start= is not a token of this search: {exc}") from None
+
+
+def _is_wire_key(value: Any) -> bool:
+    """A dict of attribute name -> one DynamoDB scalar key value ({"S"|"N"|"B": str})."""
+    if not isinstance(value, dict) or not value:
+        return False
+    for name, av in value.items():
+        if not isinstance(name, str) or not isinstance(av, dict) or len(av) != 1:
+            return False
+        ((tag, raw),) = av.items()
+        if tag not in ("S", "N", "B") or not isinstance(raw, str):
+            return False
+    return True
 
 
 # ---------------------------------------------------------------- preparation
@@ -186,7 +185,7 @@ class _Search(Generic[M]):
 
     def __init__(
         self,
-        engine: Engine,
+        ctx: Context,
         target: Any,
         *,
         key: Any = None,
@@ -200,8 +199,9 @@ class _Search(Generic[M]):
         segments: int | None = None,
     ) -> None:
         model, index = _model_and_index(target)
-        schema, table = engine._bound(model)
-        self._engine = engine
+        schema, table = ctx.bound(model)
+        self._ctx = ctx
+        self._table = table
         self._schema = schema
         self._index = index
         where = f"{schema.name}.{index.index.attr_name}" if index else schema.name
@@ -333,9 +333,14 @@ class _Search(Generic[M]):
         return {s.wire: item[s.wire] for s in self._key_specs if s.wire in item}
 
     async def _fetch(self, segment: int, start: Wire | None) -> Wire:
-        return await self._engine.transport.call(self.operation, self._request_for(segment, start))
+        return await self._ctx.call(
+            self.operation,
+            self._request_for(segment, start),
+            model=self._schema.model,
+            table=self._table,
+        )
 
-    def pages(self) -> AsyncIterator[Page[M]]:
+    def pages(self) -> AsyncGenerator[Page[M], None]:
         """Iterate whole pages: `page.items` and `page.token` (None after the last page)."""
         if self._counting:
             raise InvalidQuery(
@@ -343,53 +348,95 @@ class _Search(Generic[M]):
             )
         return self._pages()
 
-    async def _pages(self) -> AsyncIterator[Page[M]]:
+    async def _pages(self, read_ahead: bool = True) -> AsyncGenerator[Page[M], None]:
+        """Pages in order; with `read_ahead`, the next request goes out while the caller works
+        on the current page. A parallel scan reads up to `SEGMENTS_IN_FLIGHT` segments at a
+        time, in turns, so a wide scan neither floods memory nor starves the decoder."""
         schema, projected = self._schema, self._projected
         positions: list[Wire | str | None] = (
             list(self._start) if self._start else [None] * self._segments
         )
         remaining = self._limit
-        while True:
-            live = [i for i, p in enumerate(positions) if p != _DONE]
-            if not live:
-                return
-
-            async def fetch(i: int) -> Wire:
-                p = positions[i]
-                return await self._fetch(i, p if isinstance(p, dict) else None)
-
-            responses = await run_bounded(live, fetch, self._engine.max_connections)
-            for i, response in zip(live, responses, strict=True):
-                raw = response.get("Items", [])
-                last = response.get("LastEvaluatedKey")
-                if remaining is not None and len(raw) >= remaining:
-                    if len(raw) > remaining:
-                        raw = raw[:remaining]
-                        last = self._position_of(raw[-1])
+        window = min(self._segments, SEGMENTS_IN_FLIGHT, self._ctx.limit)
+        turn = 0  # where the round over live segments starts next
+        ahead: tuple[list[int], Ahead[list[Wire]]] | None = None
+        try:
+            while True:
+                live = [i for i, p in enumerate(positions) if p != _DONE]
+                if not live:
+                    return
+                batch = _turn_of(live, turn, window)
+                if ahead is not None and ahead[0] == batch:
+                    responses = await ahead[1].result()
+                else:
+                    if ahead is not None:
+                        await ahead[1].aclose()
+                    responses = await self._fetch_all(batch, positions)
+                ahead = None
+                turn = batch[-1] + 1
+                consumed = _consumed(self.operation, responses)
+                if read_ahead:
+                    upcoming = list(positions)
+                    left = remaining
+                    for i, response in zip(batch, responses, strict=True):
+                        upcoming[i] = response.get("LastEvaluatedKey") or _DONE
+                        if left is not None:
+                            left -= len(response.get("Items") or ())
+                    pending = [i for i, p in enumerate(upcoming) if p != _DONE]
+                    if pending and (left is None or left > 0):
+                        nxt = _turn_of(pending, turn, window)
+                        ahead = (nxt, Ahead(self._fetch_all(nxt, upcoming)))
+                for i, response in zip(batch, responses, strict=True):
+                    raw = response.get("Items", [])
+                    last = response.get("LastEvaluatedKey")
+                    if remaining is not None and len(raw) >= remaining:
+                        if len(raw) > remaining:
+                            raw = raw[:remaining]
+                            last = self._position_of(raw[-1])
+                        positions[i] = last if last else _DONE
+                        items = schema.decode_page(raw, projected)
+                        finished = all(p == _DONE for p in positions)
+                        token = None if finished else encode_token(positions)
+                        yield Page(items, token, consumed)
+                        return
                     positions[i] = last if last else _DONE
+                    if remaining is not None:
+                        remaining -= len(raw)
                     items = schema.decode_page(raw, projected)
                     finished = all(p == _DONE for p in positions)
-                    yield Page(items, None if finished else encode_token(positions))
-                    return
-                positions[i] = last if last else _DONE
-                if remaining is not None:
-                    remaining -= len(raw)
-                items = schema.decode_page(raw, projected)
-                finished = all(p == _DONE for p in positions)
-                yield Page(items, None if finished else encode_token(positions))
+                    yield Page(items, None if finished else encode_token(positions), consumed)
+                    consumed = None  # a parallel scan's capacity goes on its first page
+        finally:
+            if ahead is not None:
+                await ahead[1].aclose()
+
+    async def _fetch_all(self, batch: list[int], positions: list[Wire | str | None]) -> list[Wire]:
+        starts = [p if isinstance(p, dict) else None for p in (positions[i] for i in batch)]
+
+        async def fetch(k: int) -> Wire:
+            return await self._fetch(batch[k], starts[k])
+
+        return await run_bounded(range(len(batch)), fetch, len(batch))
 
     def __aiter__(self) -> AsyncIterator[M]:
         return self._items()
 
     async def _items(self) -> AsyncIterator[M]:
-        async for page in self.pages():
-            for item in page.items:
-                yield item
+        async with aclosing(self.pages()) as pages:  # stopping early ends the read-ahead
+            async for page in pages:
+                for item in page.items:
+                    yield item
 
     async def first(self) -> M | None:
-        """The first result, or None (fetches only as many pages as it needs)."""
-        async for item in self:
-            return item
+        """The first result, or None (fetches only the pages it needs, without read-ahead)."""
+        if self._counting:
+            raise InvalidQuery(
+                f"{self._where}: a projection='count' search has no items; use count()"
+            )
+        async with aclosing(self._pages(read_ahead=False)) as pages:
+            async for page in pages:
+                if page.items:
+                    return page.items[0]
         return None
 
     async def one(self) -> M:
@@ -442,12 +489,30 @@ class _Search(Generic[M]):
                 p = positions[i]
                 if isinstance(p, dict):
                     request["ExclusiveStartKey"] = p
-                return await self._engine.transport.call(self.operation, request)
+                return await self._ctx.call(
+                    self.operation, request, model=self._schema.model, table=self._table
+                )
 
-            for i, response in zip(live, await run_bounded(live, fetch, 16), strict=True):
+            responses = await run_bounded(live, fetch, self._ctx.limit)
+            for i, response in zip(live, responses, strict=True):
                 total += int(response.get("Count", 0))
                 positions[i] = response.get("LastEvaluatedKey") or _DONE
         return total if self._limit is None else min(total, self._limit)
+
+
+def _turn_of(live: list[int], start: int, size: int) -> list[int]:
+    """Up to `size` of the live segments, going round from segment `start`."""
+    after = [i for i in live if i >= start]
+    return (after + [i for i in live if i < start])[:size]
+
+
+def _consumed(operation: str, responses: list[Wire]) -> ConsumedCapacity | None:
+    by_table: dict[str, ConsumedCapacity] = {}
+    for response in responses:
+        if "ConsumedCapacity" in response:
+            for name, capacity in consumed_by_table(operation, response).items():
+                by_table[name] = by_table[name] + capacity if name in by_table else capacity
+    return total(by_table)
 
 
 class Query(_Search[M]):

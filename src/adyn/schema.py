@@ -256,10 +256,6 @@ class ModelSchema:
         """`{field name: Python value}` of a wire key."""
         return {s.name: s.codec.decode(key[s.wire]) for s in self.key_fields if s.wire in key}
 
-    def key_identity(self, key: Wire) -> tuple[Any, ...]:
-        """A hashable identity of a wire key, the same for every wire form of equal values."""
-        return tuple(s.codec.decode(key[s.wire]) for s in self.key_fields)
-
     # ------------------------------------------------------------ tables
 
     def attribute_definitions(self) -> dict[str, str]:
@@ -579,7 +575,7 @@ def _check_key_field(model: str, field_name: str, spec: FieldSpec, nullable: boo
         )
 
 
-def _compile_index(schema: ModelSchema, index: _Index) -> IndexSpec:
+def _compile_index(schema: ModelSchema, index: _Index[Any]) -> IndexSpec:
     model = schema.name
     attr = index.attr_name or "?"
 

@@ -7,21 +7,22 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._context import Context
 from ._writes import WritePlan, plan_check, plan_delete, plan_save, plan_update
 from .batch import fill, identity
 from .errors import (
     CancellationReason,
     DynamoError,
+    InvalidArgument,
     InvalidItem,
     MissingObjects,
-    Throttled,
     TransactionCanceled,
+    TransactionCanceledError,
 )
 from .expressions import Action, Condition
 from .schema import ModelSchema
 
 if TYPE_CHECKING:
-    from .engine import Engine
     from .model import Model
 
 __all__ = ["ReadTransaction", "WriteTransaction"]
@@ -36,8 +37,8 @@ _RETRYABLE_REASONS = frozenset(
 
 
 class _Transaction:
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
         self._keys: set[Any] = set()
         self._count = 0
 
@@ -60,12 +61,20 @@ class WriteTransaction(_Transaction):
     """Collects writes and commits them atomically on exit (TransactWriteItems).
 
     Every entry is checked when it is added. An exception inside the block sends nothing.
-    The commit carries an idempotency token, so adyn may resend it after a dropped connection
-    without applying it twice; cancellations caused only by conflicts or throttling are retried.
+    The commit carries an idempotency token (the caller's `token=`, else a fresh one), so adyn
+    may resend it after a dropped connection without applying it twice; cancellations caused
+    only by conflicts or throttling are retried.
     """
 
-    def __init__(self, engine: Engine) -> None:
-        super().__init__(engine)
+    def __init__(self, ctx: Context, token: str | None = None) -> None:
+        super().__init__(ctx)
+        if token is not None and (
+            not isinstance(token, str) or not 1 <= len(token) <= 36 or not token.isprintable()
+        ):
+            raise InvalidArgument(
+                f"a transaction token is 1 to 36 printable characters, not {token!r}"
+            )
+        self._token = token
         self._entries: list[tuple[str, WritePlan, ModelSchema]] = []
 
     def _add(self, kind: str, plan: WritePlan, schema: ModelSchema) -> None:
@@ -73,9 +82,11 @@ class WriteTransaction(_Transaction):
         self._claim(schema, request["TableName"], request["Key"])
         self._entries.append((kind, plan, schema))
 
-    def save(self, obj: Model, *, condition: Condition | None = None, atomic: bool = False) -> None:
+    def save(
+        self, obj: Model, *, condition: Condition | bool | None = None, atomic: bool = False
+    ) -> None:
         """Write what changed on `obj` (as `engine.save`), within the transaction."""
-        schema, table = self._engine._bound(type(obj))
+        schema, table = self._ctx.bound(type(obj))
         plan = plan_save(schema, table, obj, condition, atomic)
         if not plan.request:  # nothing changed and nothing to check: still claim the key
             self._claim(schema, table, schema.key_of(obj))
@@ -83,15 +94,15 @@ class WriteTransaction(_Transaction):
         self._add("Update", plan, schema)
 
     def delete(
-        self, obj: Model, *, condition: Condition | None = None, atomic: bool = False
+        self, obj: Model, *, condition: Condition | bool | None = None, atomic: bool = False
     ) -> None:
         """Delete `obj`'s item within the transaction."""
-        schema, table = self._engine._bound(type(obj))
+        schema, table = self._ctx.bound(type(obj))
         self._add("Delete", plan_delete(schema, table, obj, condition, atomic), schema)
 
-    def check(self, obj: Model, condition: Condition) -> None:
+    def check(self, obj: Model, condition: Condition | bool) -> None:
         """Require `condition` of `obj`'s stored item for the transaction to commit."""
-        schema, table = self._engine._bound(type(obj))
+        schema, table = self._ctx.bound(type(obj))
         self._add("ConditionCheck", plan_check(schema, table, obj, condition), schema)
 
     def update(
@@ -99,10 +110,10 @@ class WriteTransaction(_Transaction):
         model: type[Model],
         key: dict[str, Any],
         actions: Sequence[Action],
-        condition: Condition | None = None,
+        condition: Condition | bool | None = None,
     ) -> None:
         """Apply update actions to one item within the transaction."""
-        schema, table = self._engine._bound(model)
+        schema, table = self._ctx.bound(model)
         self._add("Update", plan_update(schema, table, key, actions, condition), schema)
 
     async def __aenter__(self) -> WriteTransaction:
@@ -122,28 +133,18 @@ class WriteTransaction(_Transaction):
     async def commit(self) -> None:
         entries, self._entries = self._entries, []
         items = [{kind: plan.request} for kind, plan, _ in entries]
-        transport = self._engine.transport
-        policy = transport.retry
-        attempt = 0
+        ctx = self._ctx
+        attempts = ctx.retry.attempts(ctx.sleep)
         while True:
-            request = {"TransactItems": items, "ClientRequestToken": str(uuid.uuid4())}
+            token = self._token or str(uuid.uuid4())
+            request = {"TransactItems": items, "ClientRequestToken": token}
             try:
-                await transport.call("TransactWriteItems", request, idempotent=True)
+                await ctx.call("TransactWriteItems", request, idempotent=True)
                 break
-            except Throttled:
-                raise
-            except DynamoError as exc:
-                if exc.code != "TransactionCanceledException":
-                    raise
+            except TransactionCanceledError as exc:
                 reasons = _reasons(exc, [(plan.obj, schema) for _, plan, schema in entries])
-                codes = {r.code for r in reasons if r.code and r.code != "None"}
-                attempt += 1
-                if (
-                    codes
-                    and codes <= _RETRYABLE_REASONS
-                    and (policy.max_attempts is None or attempt < policy.max_attempts)
-                ):
-                    await transport.sleep(policy.delay(attempt, transport._rng))
+                codes = {r.code for r in reasons if r.code}
+                if codes and codes <= _RETRYABLE_REASONS and await attempts.next():
                     continue
                 raise TransactionCanceled(_cancel_message(exc, reasons), reasons) from None
         for _, plan, _ in entries:
@@ -177,14 +178,14 @@ def _cancel_message(exc: DynamoError, reasons: Sequence[CancellationReason]) -> 
 class ReadTransaction(_Transaction):
     """Reads objects atomically on exit (TransactGetItems); they are filled in place."""
 
-    def __init__(self, engine: Engine) -> None:
-        super().__init__(engine)
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
         self._objs: list[tuple[Any, ModelSchema, str, Wire]] = []
 
     def load(self, *objs: Model) -> None:
         """Queue objects to be filled by key when the block exits."""
         for obj in objs:
-            schema, table = self._engine._bound(type(obj))
+            schema, table = self._ctx.bound(type(obj))
             key = schema.key_of(obj)
             self._claim(schema, table, key)
             self._objs.append((obj, schema, table, key))
@@ -203,10 +204,8 @@ class ReadTransaction(_Transaction):
         entries, self._objs = self._objs, []
         request = {"TransactItems": [{"Get": {"TableName": t, "Key": k}} for _, _, t, k in entries]}
         try:
-            response = await self._engine.transport.call("TransactGetItems", request)
-        except DynamoError as error:
-            if error.code != "TransactionCanceledException":
-                raise
+            response = await self._ctx.call("TransactGetItems", request)
+        except TransactionCanceledError as error:
             reasons = _reasons(error, [(o, s) for o, s, _, _ in entries])
             raise TransactionCanceled(_cancel_message(error, reasons), reasons) from None
         missing = []

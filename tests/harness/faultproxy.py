@@ -42,14 +42,17 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 __all__ = [
+    "BadCrc",
     "DropAfter",
     "DropBefore",
     "Exchange",
     "Fault",
     "FaultProxy",
     "Latency",
+    "Malformed",
     "Rule",
     "ServerError",
+    "Stall",
     "Throttle",
     "Unprocessed",
 ]
@@ -148,7 +151,50 @@ class Unprocessed:
     throttle_if_none: bool = True
 
 
-Fault: TypeAlias = Throttle | ServerError | DropBefore | DropAfter | Latency | Unprocessed
+@dataclass(frozen=True)
+class Malformed:
+    """Answer 200 with a body that is not DynamoDB's JSON (and a CRC32 that matches it).
+
+    With `after_upstream=True` (the default) the server applies the request first.
+    """
+
+    body: bytes = b"<html><body>502 Bad Gateway</body></html>"
+    after_upstream: bool = True
+
+
+@dataclass(frozen=True)
+class BadCrc:
+    """Relay the server's answer with an `x-amz-crc32` header that does not match the body.
+
+    `header` is the value sent (a wrong number by default; any text, e.g. "abc", to send one
+    that is not a number at all). The server applied the request.
+    """
+
+    header: str | None = None
+
+
+@dataclass(frozen=True)
+class Stall:
+    """Hold the connection open without answering for `seconds`, then drop it.
+
+    With `after_upstream=True` (the default) the server applies the request first.
+    """
+
+    seconds: float = 5.0
+    after_upstream: bool = True
+
+
+Fault: TypeAlias = (
+    Throttle
+    | ServerError
+    | DropBefore
+    | DropAfter
+    | Latency
+    | Unprocessed
+    | Malformed
+    | BadCrc
+    | Stall
+)
 
 
 @dataclass(eq=False)
@@ -331,6 +377,27 @@ class FaultProxy:
                 await self._forward(request, raw)
                 record(True, None)
                 return _drop(request, reset)
+            case (Malformed(body=bad, after_upstream=after), _):
+                reply = await self._forward(request, raw) if after else None
+                record(after, 200)
+                headers = {"Content-Type": "application/x-amz-json-1.0"}
+                if reply is not None:
+                    headers = dict(reply.headers)
+                return _respond(_Reply(200, _with_crc(headers, bad), bad))
+            case (BadCrc(header=header), _):
+                reply = await self._forward(request, raw)
+                record(True, reply.status)
+                headers = CIMultiDict(reply.headers)
+                headers["x-amz-crc32"] = (
+                    header if header is not None else str((zlib.crc32(reply.body) + 1) % 2**32)
+                )
+                return _respond(_Reply(reply.status, headers, reply.body))
+            case (Stall(seconds=seconds, after_upstream=after), _):
+                if after:
+                    await self._forward(request, raw)
+                record(after, None)
+                await asyncio.sleep(seconds)
+                return _drop(request, reset=False)
             case (Unprocessed(throttle_if_none=throttle), split):
                 assert split is not None
                 if split.forward is None:

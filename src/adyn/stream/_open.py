@@ -18,15 +18,17 @@ from typing import Annotated, Any, Literal
 from ..errors import InvalidArgument, StreamNotEnabled
 from ._clock import Clock
 from ._group import GroupSpec
-from ._leases import GROUP, KEY, DbCall
+from ._leases import GROUP, KEY
 from ._pacing import Pacing
-from ._source import StreamCall, StreamSource
+from ._source import StreamSource
 from ._stream import Stream
 
 __all__ = ["lease_model", "open_stream"]
 
 Wire = dict[str, Any]
 Describe = Callable[[str], Awaitable[Wire | None]]
+# The engine's call: `call(operation, request, *, service=, idempotent=, sleep=)`, retried.
+EngineCall = Callable[..., Awaitable[Wire]]
 
 
 @functools.cache
@@ -49,8 +51,7 @@ def open_stream(
     *,
     bound: Sequence[tuple[Any, str]],
     describe: Describe,
-    streams: StreamCall,
-    dynamodb: DbCall,
+    call: EngineCall,
     table_name: Callable[[type[Any]], str],
     bind: Callable[[type[Any]], Awaitable[None]],
     position: str | datetime,
@@ -61,9 +62,20 @@ def open_stream(
     commit_interval: float,
     clock: Clock | None,
     pacing: Pacing | None,
+    observe: Callable[[datetime], None] | None = None,
     rng: random.Random | None = None,
 ) -> Stream[Any]:
-    """The `Stream` of `engine.stream(...)`; `bound` is (schema, table name) per model."""
+    """The `Stream` of `engine.stream(...)`; `bound` is (schema, table name) per model.
+
+    Every call waits out its retries on the stream's clock (a test's virtual one too).
+    """
+    sleep = clock.sleep if clock is not None else None
+
+    async def streams(operation: str, request: Wire) -> Wire:
+        return await call(operation, request, service="dynamodbstreams", sleep=sleep)
+
+    async def dynamodb(operation: str, request: Wire, idempotent: bool) -> Wire:
+        return await call(operation, request, idempotent=idempotent, sleep=sleep)
 
     async def sources() -> list[StreamSource]:
         result = []
@@ -110,4 +122,5 @@ def open_stream(
         pacing=pacing,
         rng=rng,
         group=spec,
+        observe=observe,
     )

@@ -155,6 +155,8 @@ class Partition(Generic[M]):
                 if item._ledger is not None and item._ledger.revoked:
                     continue
                 await stream._before_delivery(item)
+                if stream._observe is not None:
+                    stream._observe(item.created_at)
                 return item
             if stream._switching is not None:
                 await stream._switching.wait()

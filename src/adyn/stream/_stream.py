@@ -73,6 +73,7 @@ class Stream(Generic[M]):
       away; "skip" logs the gap and goes on.
     - `clock`, `pacing`, `rng`: time source, tuning and jitter (tests use virtual time).
     - `group`: read as one member of a consumer group (see `engine.stream(group=...)`).
+    - `observe`: told each delivered record's creation time (telemetry: the stream's lag).
     """
 
     def __init__(
@@ -86,6 +87,7 @@ class Stream(Generic[M]):
         pacing: Pacing | None = None,
         rng: random.Random | None = None,
         group: GroupSpec | None = None,
+        observe: Callable[[datetime], None] | None = None,
     ) -> None:
         if on_trim not in ("raise", "skip"):
             raise InvalidArgument(f"on_trim must be 'raise' or 'skip', not {on_trim!r}")
@@ -97,6 +99,7 @@ class Stream(Generic[M]):
         self.pacing = pacing or Pacing()
         self.rng = rng or random.Random()
         self.stats = StreamStats()
+        self._observe = observe
         self.describes = RateLimiter(self.clock, self.pacing.describe_rate)
         self._group_spec = group
         self.member: GroupMember | None = None
@@ -397,6 +400,8 @@ class Stream(Generic[M]):
                     ack = ledger.deliver(seq, tracked)
                     if ack is not None:
                         object.__setattr__(record, "_ack", ack)
+                    if self._observe is not None:
+                        self._observe(record.created_at)
                     return record
                 self._page = None
             if gen is None:

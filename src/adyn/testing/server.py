@@ -26,6 +26,8 @@ import anyio
 from anyio.abc import Process
 from anyio.from_thread import start_blocking_portal
 
+from ..errors import AdynError
+
 __all__ = ["LocalServerError", "local_dynalite", "local_dynamodb"]
 
 HOST = "127.0.0.1"
@@ -46,16 +48,26 @@ os.execvp(sys.argv[2], sys.argv[2:])
 """
 
 
-class LocalServerError(RuntimeError):
-    """An embedded DynamoDB server could not be found or started."""
+class LocalServerError(AdynError, RuntimeError):
+    """An embedded DynamoDB server could not be found or started (also a RuntimeError)."""
 
 
 @asynccontextmanager
-async def local_dynamodb(*, startup_timeout: float = 60.0) -> AsyncIterator[str]:
+async def local_dynamodb(
+    *, startup_timeout: float = 60.0, corrected: bool = True
+) -> AsyncIterator[str]:
     """Run moto's DynamoDB server on a free loopback port; yield its endpoint URL.
 
     The server holds everything in memory and is stopped when the block exits. It needs moto's
     server extra, which `pip install 'adyn[testing]'` installs.
+
+    With `corrected` (the default) moto runs with adyn's corrections, which give DynamoDB's
+    semantics where moto's differ (docs/testing.md lists them): one stream record per write,
+    transactions that leave no trace when cancelled, requests isolated from each other, exact
+    numbers, binary values compared by bytes, DynamoDB's item size limit, ClientRequestToken, and
+    TTL deletions. A moto release outside the supported range (the `testing` extra's pin) makes
+    it raise `LocalServerError` instead of running half-corrected. `corrected=False` runs moto
+    exactly as released.
     """
     if not await anyio.to_thread.run_sync(_has_moto_server):
         raise LocalServerError(
@@ -64,10 +76,25 @@ async def local_dynamodb(*, startup_timeout: float = 60.0) -> AsyncIterator[str]
         )
 
     def command(port: int) -> list[str]:
-        return [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)]
+        if corrected:
+            server = ["-m", "adyn.testing._moto_server", "--host", HOST, "--port", str(port)]
+        else:
+            server = ["-m", "moto.server", "-H", HOST, "-p", str(port)]
+        return [sys.executable, *server]
 
-    async with _serve("moto", command, startup_timeout) as url:
+    env = await anyio.to_thread.run_sync(_child_env)
+    async with _serve("moto", command, startup_timeout, env=env) as url:
         yield url
+
+
+def _child_env() -> dict[str, str]:
+    """This environment, with this adyn importable in the child (also from a bare checkout).
+
+    Blocking (it resolves a path): run it in a worker thread.
+    """
+    source = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path}
 
 
 @asynccontextmanager
@@ -119,7 +146,10 @@ def serve_in_thread(server: AbstractAsyncContextManager[str]) -> Iterator[str]:
 
 @asynccontextmanager
 async def _serve(
-    name: str, command: Callable[[int], Sequence[str]], startup_timeout: float
+    name: str,
+    command: Callable[[int], Sequence[str]],
+    startup_timeout: float,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[str]:
     """Start `command(port)` on a free port, yield its URL once it listens, then stop it."""
     for _attempt in range(3):  # another process may take the free port before the server does
@@ -127,7 +157,7 @@ async def _serve(
         log: IO[bytes] = await anyio.to_thread.run_sync(tempfile.TemporaryFile)
         try:
             process = await anyio.open_process(
-                _launch(command(port)), stdin=subprocess.DEVNULL, stdout=log, stderr=log
+                _launch(command(port)), stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env
             )
             try:
                 state = await _wait_until_listening(process, port, startup_timeout)
