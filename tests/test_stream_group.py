@@ -56,13 +56,12 @@ async def test_members_share_the_shards_fairly_and_each_record_comes_once(
     table = Table(fake, arn)
     written = table.fill(120, keys=30)
     members = [make(fake, arn, name) for name in "abc"]
-    async with clock.autojump():
-        async with running(members[0]), running(members[1]), running(members[2]):
-            await until(clock, lambda: sorted(delivered(*members)) == sorted(written))
-            await until(clock, lambda: [m.leases for m in members] == [4, 4, 4])
-            later = table.fill(30, keys=30)
-            await until(clock, lambda: len(delivered(*members)) == 150)
-            await clock.sleep(60)
+    async with clock.autojump(), running(members[0]), running(members[1]), running(members[2]):
+        await until(clock, lambda: sorted(delivered(*members)) == sorted(written))
+        await until(clock, lambda: [m.leases for m in members] == [4, 4, 4])
+        later = table.fill(30, keys=30)
+        await until(clock, lambda: len(delivered(*members)) == 150)
+        await clock.sleep(60)
     got = delivered(*members)
     assert sorted(got, key=int) == sorted(written + later, key=int)  # once each: no owner change
     for member in members:

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidArgument, TransactionCanceled
+from ..errors import CancellationReason, DynamoError, InvalidArgument, TransactionCanceled
 from ._leases import DONE
 from ._position import parse_entry
 
@@ -39,11 +39,14 @@ class TxCheckpoints:
     def __init__(self) -> None:
         self._records: list[Record[Any]] = []
         self._leases: dict[str, tuple[GroupMember, Lease, list[Record[Any]]]] = {}
+        self._states: list[tuple[Lease, tuple[str | None, frozenset[str]], list[Record[Any]]]] = []
 
     def __bool__(self) -> bool:
         return bool(self._records)
 
-    def add(self, record: Record[Any]) -> None:
+    def add(self, record: Record[Any]) -> bool:
+        """Checkpoint `record` in the transaction; True when that adds a transaction item (the
+        first record of its shard)."""
         ledger = record._ledger
         lease = getattr(ledger, "lease", None)
         if lease is None:
@@ -57,18 +60,20 @@ class TxCheckpoints:
                 f"the lease of shard {record.shard_id} is no longer this member's (another "
                 "member reads it now): the record will be handed to that member"
             )
+        new = lease.key not in self._leases
         entry = self._leases.setdefault(lease.key, (member, lease, []))
         if any(r.sequence_number == record.sequence_number for r in entry[2]):
-            return
+            return False
         entry[2].append(record)
         self._records.append(record)
+        return new
 
     @asynccontextmanager
     async def prepared(self) -> AsyncIterator[list[Wire]]:
         """Hold the leases' write locks and yield the transaction items to add."""
         async with AsyncExitStack() as stack:
             items = []
-            states = []
+            self._states = []
             for key in sorted(self._leases):
                 member, lease, records = self._leases[key]
                 await stack.enter_async_context(lease.lock)
@@ -84,8 +89,7 @@ class TxCheckpoints:
                         )
                     }
                 )
-                states.append((lease, state, records))
-            self._states = states
+                self._states.append((lease, state, records))
             yield items
 
     def applied(self) -> None:
@@ -97,11 +101,23 @@ class TxCheckpoints:
             lease.written = state
             lease.member.stream.stats.lease_writes += 1
 
-    def lost(self, index: int) -> None:
-        """The transaction was cancelled because item `index` of ours failed its condition:
-        that lease is no longer this member's."""
-        lease, _, _ = self._states[index]
-        lease.member._revoke(lease)
+    def reasons(self, exc: DynamoError, offset: int) -> list[CancellationReason]:
+        """Why each of our items was cancelled (they follow the first `offset` items); a
+        failed condition means that lease is no longer this member's."""
+        raw = (exc.response.get("CancellationReasons") or [])[offset:]
+        reasons = []
+        for (lease, _, records), entry in zip(self._states, raw, strict=False):
+            code = entry.get("Code")
+            code = None if code in (None, "None") else code
+            message = entry.get("Message")
+            if code == "ConditionalCheckFailed":
+                lease.member._revoke(lease)
+                message = (
+                    f"the lease of shard {lease.item.shard} is no longer this member's (another "
+                    "member took it over): its records will be handed to that member"
+                )
+            reasons.append(CancellationReason(code, message, records[0], None))
+        return reasons
 
 
 def _state_with(lease: Lease, finished: set[str]) -> tuple[str | None, frozenset[str]]:

@@ -36,7 +36,12 @@ def lease_model(table_name: str) -> type[Any]:
     """The adyn model of a lease table named `table_name` (made once per name)."""
     from ..model import HashKey, Model, RangeKey
 
-    meta = type("Meta", (), {"table_name": table_name})
+    # An inner class, as pydantic recognises one (same module, qualified under the model).
+    meta = type(
+        "Meta",
+        (),
+        {"table_name": table_name, "__module__": __name__, "__qualname__": "LeaseTable.Meta"},
+    )
     namespace = {
         "__module__": __name__,
         "__qualname__": "LeaseTable",
