@@ -189,12 +189,14 @@ async def test_tx_checkpoint_needs_a_group_record(fake: FakeStreams, clock: Virt
     async with Engine(transport=fake) as engine:
         await engine.bind(Order)
         await engine.save(Order(id="o1"))
-        async with clock.autojump():
-            async with engine.stream(Order, position="trim_horizon", clock=clock) as stream:
-                record = await stream.next(timeout=60)
-                assert record is not None
-                with pytest.raises(InvalidArgument, match="consumer group"):
-                    async with engine.transaction() as tx:
-                        tx.checkpoint(record)
-                with pytest.raises(InvalidArgument, match="consumer groups"):
-                    await stream.commit()
+        async with (
+            clock.autojump(),
+            engine.stream(Order, position="trim_horizon", clock=clock) as stream,
+        ):
+            record = await stream.next(timeout=60)
+            assert record is not None
+            with pytest.raises(InvalidArgument, match="consumer group"):
+                async with engine.transaction() as tx:
+                    tx.checkpoint(record)
+            with pytest.raises(InvalidArgument, match="consumer groups"):
+                await stream.commit()

@@ -200,12 +200,16 @@ async def test_children_wait_until_their_parent_is_done_and_checkpointed(
             done_at[record.sequence_number] = next(step)
             record.done()
 
-    async with clock.autojump():
-        async with members[0].stream, members[1].stream, anyio.create_task_group() as tg:
-            for member in members:
-                tg.start_soon(work, member)
-            await until(clock, lambda: set(done_at) >= set(written), limit=3600)
-            tg.cancel_scope.cancel()
+    async with (
+        clock.autojump(),
+        members[0].stream,
+        members[1].stream,
+        anyio.create_task_group() as tg,
+    ):
+        for member in members:
+            tg.start_soon(work, member)
+        await until(clock, lambda: set(done_at) >= set(written), limit=3600)
+        tg.cancel_scope.cancel()
     parent_of = {s.shard_id: s.parent_id for s in fake.shards(arn)}
     for index, record in order:
         parent = parent_of[record.shard_id]
