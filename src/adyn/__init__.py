@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from .paths import F
     from .query import Page, Query, Scan
     from .retry import RetryPolicy
-    from .stream import Record, Stream
+    from .stream import Record, Stream, batch_failures, lambda_records
     from .transactions import ReadTransaction, WriteTransaction
     from .transport import Transport
 
@@ -103,6 +103,8 @@ _LAZY = {
     "Transport": ".transport",
     "Version": ".model",
     "WriteTransaction": ".transactions",
+    "batch_failures": ".stream",
+    "lambda_records": ".stream",
 }
 
 
@@ -165,4 +167,6 @@ __all__ = [
     "Transport",
     "Version",
     "WriteTransaction",
+    "batch_failures",
+    "lambda_records",
 ]

@@ -10,6 +10,7 @@ their lease table), `_checkpoint.py` (`tx.checkpoint`), `_lambda.py` (Lambda eve
 """
 
 from ._clock import Clock, SystemClock
+from ._lambda import batch_failures, lambda_records
 from ._pacing import Pacing, StreamStats
 from ._partitions import Partition
 from ._record import Record
@@ -25,4 +26,6 @@ __all__ = [
     "StreamSource",
     "StreamStats",
     "SystemClock",
+    "batch_failures",
+    "lambda_records",
 ]
