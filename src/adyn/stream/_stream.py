@@ -257,11 +257,11 @@ class Stream(Generic[M]):
             return None
 
         async def newer(arn: str) -> list[TableReader]:
-            listed = [a for _, a in await list_streams(self._call, table)]
-            if arn not in listed:
-                return []
+            # Labels are creation times: later streams sort after (even once `arn` is gone).
+            label = arn.rsplit("/stream/", 1)[-1]
+            listed = await list_streams(self._call, table)
             readers = []
-            for later in listed[listed.index(arn) + 1 :]:
+            for later in [a for lab, a in listed if lab > label]:
                 reader = TableReader(self._context(spec, later, floor), later)
                 status, infos = await reader.describe()
                 reader.merge(status, infos)
