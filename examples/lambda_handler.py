@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 import anyio
 
-from adyn import Engine, HashKey, Model, RangeKey, batch_failures, lambda_records
+from adyn import Engine, F, HashKey, Model, RangeKey, batch_failures, lambda_records
 from adyn.stream import Record
 from adyn.testing import local_dynamodb
 
@@ -49,7 +49,7 @@ async def apply(engine: Engine, record: Record[Post]) -> None:
     delta = {"insert": 1, "remove": -1}.get(record.event, 0)
     if delta:
         author = record.key["author"]
-        await engine.update(Count, key={"author": author}, actions=[Count.posts.add(delta)])
+        await engine.update(Count, key={"author": author}, actions=[F(Count.posts).add(delta)])
 
 
 async def handle(engine: Engine, event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:

@@ -107,7 +107,8 @@ class Budget:
     Pollers reserve room before each GetRecords call (and ask for no more than they got), give
     back what the page did not fill, and the consumer gives back one unit per record it takes.
     Whatever the number of shards, records held never exceed `capacity`. Waiting pollers are
-    served in arrival order, one wake-up per freed unit (no stampede).
+    served in arrival order, and only once a useful amount is free (half the capacity, or what
+    they asked for if less): a full budget then refills with whole pages, not one-record ones.
     """
 
     def __init__(self, capacity: int) -> None:
@@ -115,34 +116,34 @@ class Budget:
             raise ValueError("a budget needs room for at least one record")
         self.capacity = capacity
         self.free = capacity
-        self._waiters: deque[anyio.Event] = deque()
+        self._waiters: deque[tuple[anyio.Event, int]] = deque()
 
     @property
     def held(self) -> int:
         return self.capacity - self.free
 
     async def reserve(self, most: int) -> int:
-        """Wait until some room is free; take up to `most` of it and return how much."""
+        """Wait until enough room is free; take up to `most` of it and return how much."""
+        want = max(1, min(most, self.capacity // 2))
         first = True
-        while self.free <= 0 or (first and self._waiters):
-            event = anyio.Event()
+        while self.free < want or (first and self._waiters):
+            entry = (anyio.Event(), want)
             if first:
-                self._waiters.append(event)
+                self._waiters.append(entry)
             else:
-                self._waiters.appendleft(event)  # woken, but the room went: keep its turn
+                self._waiters.appendleft(entry)  # woken, but the room went: keep its turn
             first = False
             try:
-                await event.wait()
+                await entry[0].wait()
             except BaseException:
-                if event in self._waiters:
-                    self._waiters.remove(event)
-                elif self.free > 0:
-                    self._wake()  # pass the wake-up this waiter got on
+                if entry in self._waiters:
+                    self._waiters.remove(entry)
+                else:
+                    self._wake()  # pass on the wake-up this waiter got
                 raise
         taken = min(most, self.free)
         self.free -= taken
-        if self.free > 0:
-            self._wake()
+        self._wake()
         return taken
 
     def release(self, count: int) -> None:
@@ -152,5 +153,6 @@ class Budget:
         self._wake()
 
     def _wake(self) -> None:
-        if self._waiters:
-            self._waiters.popleft().set()
+        waiters = self._waiters
+        if waiters and self.free >= waiters[0][1]:
+            waiters.popleft()[0].set()

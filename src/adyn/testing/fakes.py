@@ -51,6 +51,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import anyio.lowlevel
+import orjson
 
 from ..errors import DynamoError, Throttled, service_error
 from ..stream._source import StreamSource
@@ -88,7 +89,7 @@ class _Transport(Protocol):
 class _Record:
     seq: int
     wall: float  # exact creation time (epoch seconds): what trimming looks at
-    wire: Wire
+    wire: Wire  # its own copy of what `put` was given; GetRecords hands it out as it is
 
 
 @dataclass
@@ -300,15 +301,15 @@ class FakeStreams:
         wall = self._epoch()
         body: Wire = {
             "ApproximateCreationDateTime": float(int(wall)),
-            "Keys": copy.deepcopy(key),
+            "Keys": key,
             "SequenceNumber": str(self._seq),
-            "SizeBytes": 10 + len(repr(new or old)),
+            "SizeBytes": 0,
             "StreamViewType": stream.view_type,
         }
         if new is not None and stream.view_type in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES"):
-            body["NewImage"] = copy.deepcopy(new)
+            body["NewImage"] = new
         if old is not None and stream.view_type in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES"):
-            body["OldImage"] = copy.deepcopy(old)
+            body["OldImage"] = old
         wire: Wire = {
             "eventID": f"{self._seq:x}",
             "eventName": event,
@@ -319,6 +320,9 @@ class FakeStreams:
         }
         if ttl:
             wire["userIdentity"] = dict(_TTL_IDENTITY)
+        data = orjson.dumps(wire)
+        wire = orjson.loads(data)  # a copy: the caller may change what it passed
+        wire["dynamodb"]["SizeBytes"] = len(data)  # about what DynamoDB counts
         shard.records.append(_Record(self._seq, wall, wire))
         shard.seqs.append(self._seq)
         return str(self._seq)
@@ -743,7 +747,7 @@ class FakeStreams:
             records = shard.records[index : index + min(limit, self.page_limit)]
         index += len(records)
         self.served_records += len(records)
-        response: Wire = {"Records": [copy.deepcopy(r.wire) for r in records]}
+        response: Wire = {"Records": [r.wire for r in records]}
         if shard.end_seq is None or index < len(shard.records):
             response["NextShardIterator"] = self._issue(iterator.arn, shard, index)
         return response
