@@ -301,6 +301,11 @@ class GroupMember:
             and item.key not in self._let_go
             and (item.owner is None or item.owner not in alive)
         ]
+        if free:
+            # Members start their takes at different places, so that members joining together
+            # do not all race for the same leases.
+            offset = live.index(self.id) * len(free) // len(live)
+            free = free[offset:] + free[:offset]
         for item in free[: max(0, target - len(mine))]:
             try:
                 epoch = await self.table.take(item, self.id)
