@@ -374,7 +374,7 @@ def _function_value(p: _Parser) -> Getter:
     if token in ("if_not_exists", "list_append") and p.peek(1) == "(":
         p.take()
         p.take("(")
-        first = _operand(p) if token == "list_append" else None
+        first = _function_value(p) if token == "list_append" else None
         path = p.path() if token == "if_not_exists" else None
         p.take(",")
         second = _function_value(p)
