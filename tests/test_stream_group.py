@@ -277,3 +277,29 @@ async def test_group_arguments_are_checked() -> None:
         with pytest.raises(InvalidArgument):
             await member.stream.move_to("latest")
     assert await drain(member.stream, wait=1) == []
+
+
+async def test_a_re_enabled_stream_is_read_after_the_previous_one(
+    fake: FakeStreams, clock: VirtualClock
+) -> None:
+    old = fake.create_stream("posts", shards=2)
+    table = Table(fake, old)
+    written = table.fill(20, keys=6)
+    link_a, link_b = Link(fake), Link(fake)
+    members = [
+        Member("a", member_stream(fake, [old], link_a, name="a", tables=["posts"]), link_a),
+        Member("b", member_stream(fake, [old], link_b, name="b", tables=["posts"]), link_b),
+    ]
+    async with clock.autojump(), running(members[0]), running(members[1]):
+        await until(clock, lambda: len(delivered(*members)) == 20)
+        fake.disable(old)
+        table.arn = fake.enable("posts", shards=2)
+        later = table.fill(10, keys=6)
+        await until(clock, lambda: set(delivered(*members)) >= set(later), limit=1200)
+    got = delivered(*members)
+    assert sorted(got, key=int) == sorted(written + later, key=int)
+    for member in members:  # within each member, the old stream's records come first
+        seqs_in_order = [r.sequence_number for r in member.got]
+        new_ones = [i for i, s in enumerate(seqs_in_order) if s in later]
+        old_ones = [i for i, s in enumerate(seqs_in_order) if s in written]
+        assert not new_ones or not old_ones or max(old_ones) < min(new_ones)

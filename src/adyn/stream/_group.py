@@ -60,6 +60,9 @@ __all__ = ["GroupMember", "GroupSpec", "Lease"]
 log = logging.getLogger("adyn.stream.group")
 
 LEAVE_PATIENCE = 10.0  # seconds (real) a leaving member spends checkpointing and releasing
+# Each member's cap on lease-table writes: a group's items share one partition (1,000 writes a
+# second), so forty members at full speed still fit.
+LEASE_WRITES_PER_SECOND = 25.0
 
 
 @dataclass
@@ -130,7 +133,9 @@ class GroupMember:
         # From the stream's generator: a test that seeds it gets the same members every run.
         self.id = f"{stream.rng.getrandbits(64):016x}"
         self.name = spec.member_name or f"{socket.gethostname()}:{os.getpid()}"
-        self.table = LeaseTable(spec.call, spec.table, spec.name, self.clock)
+        self.table = LeaseTable(
+            spec.call, spec.table, spec.name, self.clock, LEASE_WRITES_PER_SECOND
+        )
         self.held: dict[str, Lease] = {}
         self.seen: dict[str, tuple[int, float]] = {}  # member -> (counter, when first seen)
         self.view: TableView | None = None
@@ -176,11 +181,26 @@ class GroupMember:
         self.floor = view.group.floor
         self._observe(view)
         self.view = view
+        # The group's creator listed every shard just now; a leader lists them again a full
+        # interval later (members joining together would otherwise all list at once).
+        self._next_sync = self.clock.now() + self.stream.pacing.discovery_interval
+
+    def _spec_for(self, arn: str) -> StreamSource | None:
+        """The source a stream belongs to: a table's stream enabled after this member joined
+        belongs to that table's source too."""
+        spec = self._arns.get(arn)
+        if spec is None:
+            table = arn.split("/stream/", 1)[0]
+            for candidate in self.stream._specs:
+                if candidate.table is not None and candidate.stream_arn.startswith(table + "/"):
+                    spec = self._arns[arn] = candidate
+                    break
+        return spec
 
     def _context(self, arn: str) -> ReadContext | None:
         ctx = self._contexts.get(arn)
         if ctx is None:
-            spec = self._arns.get(arn)
+            spec = self._spec_for(arn)
             if spec is None:
                 return None
             ctx = self._contexts[arn] = self.stream._context(spec, arn, self.floor)
@@ -216,6 +236,10 @@ class GroupMember:
         self._let_go.clear()
         self._observe(view)
         self._drop_lost(view)
+        # Idle shards share Pacing.idle_poll_rate across the whole group, not per member.
+        share = self.stream.pacing.idle_poll_rate / len(self.live(view))
+        for ctx in self._contexts.values():
+            ctx.idle_rate = share
         self.valid_until = started + self.spec.failover
         self._sure.set()
         self._sure = anyio.Event()
@@ -266,7 +290,7 @@ class GroupMember:
         unfinished_streams = {lease.stream for lease in leases.values() if not lease.done}
         ready = []
         for lease in leases.values():
-            if lease.done or lease.stream not in self._arns:
+            if lease.done or self._spec_for(lease.stream) is None:
                 continue
             parent = leases.get(lease.parent) if lease.parent else None
             if parent is not None and not parent.done:

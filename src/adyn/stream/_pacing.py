@@ -20,7 +20,8 @@ class Pacing:
     - `idle_interval` / `max_idle_interval`: the wait after an empty page on an open shard, doubled
       after each further empty page up to the cap.
     - `idle_poll_rate`: GetRecords calls per second that idle shards share (a stream of 1,000
-      idle shards polls each one every ten seconds, not every two).
+      idle shards polls each one every ten seconds, not every two); in a consumer group, the
+      whole group's idle shards share it.
     - `buffer`: records held between the shard pollers and the consumer (and the workers of
       `stream.partitions(n)`), however many shards: a slow consumer stops the pollers, so memory
       never grows past it.

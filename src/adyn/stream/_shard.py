@@ -137,6 +137,7 @@ class ReadContext:
     budget: Budget
     describes: RateLimiter
     idle: set[str] = field(default_factory=set)  # shards whose last page was empty
+    idle_rate: float = 0.0  # GetRecords a second the idle shards share (0: the pacing's)
 
     def attempts(self) -> Attempts:
         return self.pacing.retry.attempts(self.clock.sleep, self.rng)
@@ -211,7 +212,7 @@ class ShardReader:
         if empty and not self.shard.closed:
             ctx.idle.add(self.shard.id)
             # Idle shards share `idle_poll_rate`: with many of them, each waits longer.
-            shared = len(ctx.idle) / pacing.idle_poll_rate
+            shared = len(ctx.idle) / (ctx.idle_rate or pacing.idle_poll_rate)
             wait = self.idle
             if shared > wait:
                 wait = ctx.rng.uniform(shared * 0.9, shared * 1.1)
