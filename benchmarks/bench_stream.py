@@ -87,6 +87,9 @@ async def consume(records: int, members: int | None) -> float:
     """Seconds to receive `records` records: one stream (`members` None) or a group."""
     fake, clock = await build(records)
     engines = [Engine(transport=fake) for _ in range(members or 1)]
+    for engine in engines:
+        await engine.open()
+        await engine.bind(Event)
     seen = 0
     done = anyio.Event()
     start = time.perf_counter()
@@ -94,27 +97,28 @@ async def consume(records: int, members: int | None) -> float:
 
         async def member(engine: Engine) -> None:
             nonlocal seen
-            async with engine:
-                await engine.bind(Event)
-                group = None if members is None else "bench"
-                stream = engine.stream(
-                    Event, position="trim_horizon", clock=clock, group=group, commit_interval=5
-                )
-                async with stream:
-                    async for record in stream:
-                        assert record.new is not None
-                        record.done()
-                        seen += 1
-                        if seen >= records:
-                            done.set()
-                        if done.is_set():
-                            return
+            group = None if members is None else "bench"
+            stream = engine.stream(
+                Event, position="trim_horizon", clock=clock, group=group, commit_interval=5
+            )
+            async with stream:
+                async for record in stream:
+                    assert record.new is not None
+                    record.done()
+                    seen += 1
+                    if seen >= records:
+                        done.set()
+                    if done.is_set():
+                        return
 
         for engine in engines:
             tg.start_soon(member, engine)
         await done.wait()
+        elapsed = time.perf_counter() - start
         tg.cancel_scope.cancel()
-    return time.perf_counter() - start
+    for engine in engines:
+        await engine.close()
+    return elapsed
 
 
 def run(quick: bool = False) -> dict[str, Any]:

@@ -27,37 +27,22 @@ import pytest
 
 from adyn import Engine, HashKey, Model
 from adyn._http import HTTPTransport
-from adyn.stream import Pacing, Record, SystemClock
+from adyn.stream import Record, SystemClock
 from adyn.testing import FakeStreams
 from adyn.testing.plugin import unique_table_template
 from harness.faultproxy import FaultProxy, Rule, Throttle
+from harness.member import PACING as FAST
+from harness.member import Event
 
 pytestmark = pytest.mark.moto_only
 
 TESTS = Path(__file__).resolve().parent
 MEMBER = TESTS / "harness" / "member.py"
-FAST = Pacing(
-    idle_interval=0.05,
-    max_idle_interval=0.2,
-    min_interval=0.05,
-    discovery_interval=3.0,
-    backoff=0.05,
-    max_backoff=0.5,
-)
 
 
 class Ticket(Model):
     class Meta:
         table_name = "tickets"
-        stream = "new_and_old"
-
-    id: Annotated[str, HashKey()]
-    n: int = 0
-
-
-class Event(Model):  # the model of tests/harness/member.py
-    class Meta:
-        table_name = "events"
         stream = "new_and_old"
 
     id: Annotated[str, HashKey()]

@@ -71,30 +71,6 @@ class Written:
     wall: float
 
 
-async def next_from(part: Partition[Any], clock: VirtualClock, wait: float) -> Record[Any] | None:
-    """The next record of a worker's partition, or None after `wait` virtual seconds."""
-    result: Record[Any] | None = None
-    error: Exception | None = None
-    with anyio.CancelScope() as scope:
-        async with anyio.create_task_group() as tg:
-
-            async def alarm() -> None:
-                await clock.sleep(wait)
-                scope.cancel()
-
-            tg.start_soon(alarm)
-            try:
-                result = await part.__anext__()
-            except StopAsyncIteration:
-                pass
-            except Exception as exc:
-                error = exc
-            tg.cancel_scope.cancel()
-    if error is not None:
-        raise error
-    return result
-
-
 class StreamMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
@@ -295,7 +271,7 @@ class StreamMachine(RuleBasedStateMachine):
         async with self.clock.autojump():
             try:
                 for _ in range(n):
-                    record = await next_from(part, self.clock, wait)
+                    record = await part.next(timeout=wait)
                     if record is None:
                         return None
                     self.check(record, worker)

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import anyio
 
-__all__ = ["Budget", "Clock", "RateLimiter", "SystemClock", "alarm", "wait_for"]
+__all__ = ["Budget", "Clock", "RateLimiter", "SystemClock", "alarm", "next_within", "wait_for"]
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -64,6 +67,35 @@ async def wait_for(event: anyio.Event, clock: Clock, seconds: float) -> bool:
             await event.wait()
             tg.cancel_scope.cancel()
     return event.is_set()
+
+
+async def next_within(
+    clock: Clock,
+    seconds: float | None,
+    take: Callable[[], Awaitable[T]],
+) -> T | None:
+    """`await take()`, or None when it raises StopAsyncIteration or `seconds` of `clock` time
+    pass first (None: no limit). Its exceptions come out as themselves (not in a group)."""
+    if seconds is None:
+        try:
+            return await take()
+        except StopAsyncIteration:
+            return None
+    result: T | None = None
+    error: Exception | None = None
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(alarm, clock, seconds, scope)
+            try:
+                result = await take()
+            except StopAsyncIteration:
+                pass
+            except Exception as exc:
+                error = exc
+            tg.cancel_scope.cancel()
+    if error is not None:
+        raise error
+    return result
 
 
 class RateLimiter:

@@ -167,6 +167,24 @@ class LeaseTable:
         self.writes += 1
         return await self.call(operation, request, idempotent)
 
+    async def _conditional(self, operation: str, request: Wire, idempotent: bool) -> bool:
+        """A conditional write: False when its condition failed (someone else wrote first)."""
+        try:
+            await self._write(operation, request, idempotent)
+        except ConditionalCheckFailedError:
+            return False
+        return True
+
+    async def _put_new(self, item: Wire) -> bool:
+        """Put an item that must not exist yet; False when it does."""
+        request = {
+            "TableName": self.table,
+            "Item": item,
+            "ConditionExpression": "attribute_not_exists(#k)",
+            "ExpressionAttributeNames": {"#k": KEY},
+        }
+        return await self._conditional("PutItem", request, False)
+
     # ------------------------------------------------------------ the table
 
     async def ensure(self) -> None:
@@ -242,17 +260,7 @@ class LeaseTable:
         item: Wire = {**self._key(META_KEY), "created": {"N": repr(created)}}
         if floor is not None:
             item["floor"] = {"N": repr(floor)}
-        request = {
-            "TableName": self.table,
-            "Item": item,
-            "ConditionExpression": "attribute_not_exists(#k)",
-            "ExpressionAttributeNames": {"#k": KEY},
-        }
-        try:
-            await self._write("PutItem", request, False)
-        except ConditionalCheckFailedError:
-            return False
-        return True
+        return await self._put_new(item)
 
     # ------------------------------------------------------------ members
 
@@ -264,7 +272,8 @@ class LeaseTable:
             "ExpressionAttributeNames": {"#n": "counter", "#m": "name"},
             "ExpressionAttributeValues": {":one": {"N": "1"}, ":m": {"S": name}},
         }
-        await self._write("UpdateItem", request, False)
+        # Sent twice, it adds two: still a change of the counter, which is all that counts.
+        await self._write("UpdateItem", request, True)
 
     async def leave(self, member: str) -> None:
         request = {"TableName": self.table, "Key": self._key(MEMBER_PREFIX + member)}
@@ -274,17 +283,7 @@ class LeaseTable:
 
     async def create_lease(self, lease: LeaseItem) -> bool:
         """Create a lease; False when it exists already."""
-        request = {
-            "TableName": self.table,
-            "Item": lease.wire(self.group),
-            "ConditionExpression": "attribute_not_exists(#k)",
-            "ExpressionAttributeNames": {"#k": KEY},
-        }
-        try:
-            await self._write("PutItem", request, False)
-        except ConditionalCheckFailedError:
-            return False
-        return True
+        return await self._put_new(lease.wire(self.group))
 
     async def take(self, lease: LeaseItem, member: str) -> int | None:
         """Become the owner of a lease seen free or held by a dead member: the new epoch, or
@@ -305,11 +304,7 @@ class LeaseTable:
             "ExpressionAttributeNames": {"#o": "owner", "#e": "epoch"},
             "ExpressionAttributeValues": values,
         }
-        try:
-            await self._write("UpdateItem", request, False)
-        except ConditionalCheckFailedError:
-            return None
-        return epoch
+        return epoch if await self._conditional("UpdateItem", request, False) else None
 
     def checkpoint_request(
         self,
@@ -364,11 +359,7 @@ class LeaseTable:
         """Write a checkpoint (and with `release`, give the lease up); False when the lease is
         no longer this member's at this epoch."""
         request = self.checkpoint_request(key, member, epoch, entry, skip, release=release)
-        try:
-            await self._write("UpdateItem", request, True)
-        except ConditionalCheckFailedError:
-            return False
-        return True
+        return await self._conditional("UpdateItem", request, True)
 
     async def delete(self, key: str) -> None:
         """Forget a finished lease (only while it still says "done")."""
@@ -379,7 +370,5 @@ class LeaseTable:
             "ExpressionAttributeNames": {"#c": "checkpoint"},
             "ExpressionAttributeValues": {":done": {"S": DONE}},
         }
-        try:
-            await self._write("DeleteItem", request, True)
-        except ConditionalCheckFailedError:
+        if not await self._conditional("DeleteItem", request, True):
             log.debug("lease %s was not done any more; kept", key)

@@ -22,6 +22,7 @@ import anyio
 import orjson
 
 from ..errors import InvalidItem
+from ._clock import next_within
 from ._record import Record, decode_record
 from ._shard import Page, ShardEnd
 
@@ -137,6 +138,12 @@ class Partition(Generic[M]):
 
     def __aiter__(self) -> Partition[M]:
         return self
+
+    # The API takes a timeout measured on the stream's clock, which may be virtual.
+    async def next(self, timeout: float | None = None) -> Record[M] | None:  # noqa: ASYNC109
+        """This worker's next record, or None if none arrives within `timeout` seconds (or
+        the stream ended)."""
+        return await next_within(self._partitions.stream.clock, timeout, self.__anext__)
 
     async def __anext__(self) -> Record[M]:
         parts = self._partitions

@@ -28,7 +28,7 @@ from ..errors import (
     ResourceNotFoundError,
     specific,
 )
-from ._clock import Budget, Clock, RateLimiter, SystemClock, alarm
+from ._clock import Budget, Clock, RateLimiter, SystemClock, next_within
 from ._generation import Chain, Generation
 from ._pacing import Pacing, StreamStats
 from ._partitions import Partition, Partitions
@@ -332,26 +332,7 @@ class Stream(Generic[M]):
         """The next record, or None if none arrives within `timeout` seconds (or the stream
         ended)."""
         self._check_direct()
-        if timeout is None:
-            try:
-                return await self._take()
-            except StopAsyncIteration:
-                return None
-        result: Record[M] | None = None
-        error: Exception | None = None
-        with anyio.CancelScope() as scope:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(alarm, self.clock, timeout, scope)
-                try:
-                    result = await self._take()
-                except StopAsyncIteration:
-                    pass
-                except Exception as exc:
-                    error = exc
-                tg.cancel_scope.cancel()
-        if error is not None:
-            raise error
-        return result
+        return await next_within(self.clock, timeout, self._take)
 
     def _check_direct(self) -> None:
         if self._state in ("new", "opening"):
