@@ -109,6 +109,10 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run the benchmarks (python -m benchmarks)."""
+    """Run the benchmarks (python -m benchmarks; `-- --write-docs` refreshes docs/performance.md).
+
+    dynamoxy (Python 3.12) and aioboto3 (older pinned aiobotocore) run in virtualenvs of their
+    own that the benchmark builds from benchmarks/requirements-*.txt and caches in .cache/.
+    """
     session.install(".[bench,testing]")
     session.run("python", "-m", "benchmarks", *session.posargs)

@@ -3,6 +3,9 @@
 Every contender reads and writes the same items. Each item holds 20 attributes of mixed DynamoDB
 types (S, N, BOOL, L, M, SS, B) and is about 800 bytes of DynamoDB JSON, so a 1,000-item Query
 page is about 800 KB, like the page the issue measures.
+
+Standard library only: contenders in other interpreters (and the cold-start programs) import it
+without pulling in pydantic. The pydantic models live in `benchmarks.models`.
 """
 
 from __future__ import annotations
@@ -12,11 +15,16 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, field_validator
-
 TABLE = "bench"
 GET_KEY = {"pk": "bench", "sk": "item-000000"}
 PAGE_KEYS = {100: "items-100", 1000: "items-1000"}
+SCAN_PK = "scan"  # the partition of the items a Scan returns
+PAGE_BYTES = 1024 * 1024  # DynamoDB stops a Scan or Query page at 1 MB of items
+# Items in the stub's two scanned tables, full run and --quick: read in 1 MB pages, and in pages
+# of `Limit` items (benchmarks/stub_server.py).
+SCAN_TOTAL = {False: 100_000, True: 2_500}
+PAGED_TOTAL = {False: 20_000, True: 500}
+PAGED_SIZE = 100
 
 Wire = dict[str, Any]
 
@@ -81,7 +89,9 @@ def plain_item(pk: str, i: int) -> dict[str, Any]:
     }
 
 
-def _wire_value(value: Any) -> Wire:
+def to_wire(value: Any, raw_bytes: bool = False) -> Wire:
+    """One Python value as DynamoDB JSON: binary as base64 text, or left as bytes for botocore's
+    typed input (`raw_bytes`)."""
     if isinstance(value, bool):
         return {"BOOL": value}
     if isinstance(value, str):
@@ -89,19 +99,19 @@ def _wire_value(value: Any) -> Wire:
     if isinstance(value, Decimal | int):
         return {"N": str(value)}
     if isinstance(value, bytes):
-        return {"B": base64.b64encode(value).decode("ascii")}
+        return {"B": value if raw_bytes else base64.b64encode(value).decode("ascii")}
     if isinstance(value, set):
         return {"SS": sorted(value)}
     if isinstance(value, list):
-        return {"L": [_wire_value(v) for v in value]}
+        return {"L": [to_wire(v, raw_bytes) for v in value]}
     if isinstance(value, dict):
-        return {"M": {k: _wire_value(v) for k, v in value.items()}}
+        return {"M": {k: to_wire(v, raw_bytes) for k, v in value.items()}}
     raise TypeError(type(value))
 
 
 def wire_item(pk: str, i: int) -> Wire:
     """Item number `i` of partition `pk` as DynamoDB JSON (binary as base64 text)."""
-    return {name: _wire_value(value) for name, value in plain_item(pk, i).items()}
+    return {name: to_wire(value) for name, value in plain_item(pk, i).items()}
 
 
 def page(size: int) -> Wire:
@@ -142,40 +152,30 @@ def table_description(name: str = TABLE) -> Wire:
     }
 
 
-class Address(BaseModel):
-    """The nested map of the benchmark item."""
-
-    street: str
-    city: str
-    zip: str
+def item_size(item: Wire) -> int:
+    """An item's size by DynamoDB's rules (names plus values), close enough to size pages."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
 
 
-class PlainBench(BaseModel):
-    """The benchmark item as a plain pydantic model (for the aiobotocore + pydantic contender)."""
+def _value_size(value: Wire) -> int:
+    ((kind, data),) = value.items()
+    if kind == "S":
+        return len(data.encode())
+    if kind == "N":
+        return (len(data.replace(".", "").replace("-", "").lstrip("0")) + 1) // 2 + 1
+    if kind == "B":
+        return len(base64.b64decode(data))
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(s.encode()) for s in data)
+    if kind == "L":
+        return 3 + sum(_value_size(v) + 1 for v in data)
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + _value_size(v) + 1 for k, v in data.items())
+    raise ValueError(kind)
 
-    pk: str
-    sk: str
-    name: str
-    email: str
-    city: str
-    country: str
-    status: str
-    description: str
-    count: int
-    rank: int
-    price: Decimal
-    active: bool
-    verified: bool
-    tags: set[str]
-    scores: list[int]
-    address: Address
-    attrs: dict[str, str]
-    blob: bytes
-    created: dt.datetime
-    note: str
 
-    @field_validator("blob", mode="before")
-    @classmethod
-    def _unwrap_binary(cls, value: Any) -> Any:
-        # boto3's TypeDeserializer wraps B values in boto3.dynamodb.types.Binary.
-        return getattr(value, "value", value)
+def items_per_mb_page() -> int:
+    """How many benchmark items DynamoDB puts in one 1 MB Scan page."""
+    return PAGE_BYTES // item_size(wire_item(SCAN_PK, 0))

@@ -4,18 +4,28 @@ Its CPU is not the client's: the benchmark runner starts it as a separate proces
 `time.process_time` in a contender counts only the client's work. Responses are canned and built
 once at start-up (body, `x-amz-crc32`, `x-amzn-RequestId`), so the server answers in microseconds.
 
-It listens on two loopback ports: one answers at once, the other after `--latency` seconds (the
-"64 concurrent gets against a 5 ms server" case). Operations:
+It listens on three loopback ports: one answers at once, one after `--latency` seconds (the
+concurrent-gets and fairness cases: a 5 ms server), one after `--page-latency` seconds (the paged
+scan: a 2 ms server). Operations:
 
 - GetItem: one benchmark item; PutItem, DeleteItem: `{}`; UpdateItem: `{}`, or the item as
   `Attributes` when the request asks for ReturnValues;
+- BatchWriteItem: `{"UnprocessedItems": {}}`; TransactWriteItems: `{}`;
 - Query: a page of 1,000 items when the key value is `items-1000`, else 100 items
-  (`Select: COUNT` gets only the counts); Scan: 100 items;
+  (`Select: COUNT` gets only the counts);
+- Scan: a table of `SCAN_TOTAL` items (100,000; 2,500 with `--quick`) in 1 MB pages (2,410 items,
+  DynamoDB's limit, `benchmarks.data.items_per_mb_page`) when the request has no `Limit`, and of
+  `PAGED_TOTAL` items (20,000; 500 with `--quick`) in pages of `Limit` items when it has one.
+  Every page but the last carries a `LastEvaluatedKey` whose `sk` is `scan-<offset of the next
+  item>`, and a request's `ExclusiveStartKey` picks the page. The items of a page are the first
+  ones of one prebuilt set, so each page's answer is the same prebuilt bytes plus its own short
+  tail (and its own `x-amz-crc32`), built on its first request;
 - DescribeTable: the benchmark table (see `benchmarks.data.table_description`);
 - anything else: a 400 `UnknownOperationException`.
 
-Run `python -m benchmarks.stub_server [--latency 0.005]`: it prints `{"port": P, "latency_port":
-Q}` on one line and serves until its standard input closes.
+Run `python -m benchmarks.stub_server [--latency 0.005] [--page-latency 0.002] [--quick]`: it
+prints `{"port": P, "latency_port": Q, "page_port": R}` on one line and serves until its
+standard input closes.
 """
 
 from __future__ import annotations
@@ -30,32 +40,83 @@ from typing import Any
 
 import orjson
 
-from .data import PAGE_KEYS, TABLE, page, table_description, wire_item
+from .data import (
+    PAGE_KEYS,
+    PAGED_TOTAL,
+    SCAN_PK,
+    SCAN_TOTAL,
+    TABLE,
+    items_per_mb_page,
+    page,
+    table_description,
+    wire_item,
+)
 
 _ITEM_ATTRIBUTES = wire_item("bench", 0)
 _TABLE_NAME = re.compile(rb'"TableName"\s*:\s*"([^"]*)"')
+_LIMIT = re.compile(rb'"Limit"\s*:\s*(\d+)')
+_START = re.compile(rb'"scan-(\d+)"')  # only an ExclusiveStartKey holds such a value
+
+Answer = bytes | tuple[bytes, ...]  # one buffer, or buffers written in order
 
 
-def _response(body: bytes, status: str = "200 OK") -> bytes:
-    head = (
+def _head(length: int, crc: int, status: str = "200 OK") -> bytes:
+    return (
         f"HTTP/1.1 {status}\r\n"
         "Content-Type: application/x-amz-json-1.0\r\n"
         "x-amzn-RequestId: BENCHSTUBREQUEST0000000000000000000000000000000000000\r\n"
-        f"x-amz-crc32: {zlib.crc32(body)}\r\n"
-        f"Content-Length: {len(body)}\r\n"
+        f"x-amz-crc32: {crc}\r\n"
+        f"Content-Length: {length}\r\n"
         "Connection: keep-alive\r\n\r\n"
-    )
-    return head.encode("ascii") + body
+    ).encode("ascii")
+
+
+def _response(body: bytes, status: str = "200 OK") -> bytes:
+    return _head(len(body), zlib.crc32(body), status) + body
 
 
 def _json(data: Any, status: str = "200 OK") -> bytes:
     return _response(orjson.dumps(data), status)
 
 
-class Canned:
-    """Every response the stub can give, serialised once."""
+class ScanTable:
+    """A table of `total` items read by Scan in pages; answers are built once per page."""
 
-    def __init__(self) -> None:
+    def __init__(self, total: int, items: list[bytes]) -> None:
+        self.total = total
+        self._items = items  # each item's JSON, the first page's worth at least
+        self._bodies: dict[int, tuple[bytes, int]] = {}  # count -> (shared bytes, their crc)
+        self._answers: dict[tuple[int, int], Answer] = {}
+
+    def answer(self, offset: int, size: int) -> Answer:
+        """The page of at most `size` items starting at item number `offset`."""
+        cached = self._answers.get((offset, size))
+        if cached is not None:
+            return cached
+        count = max(0, min(size, self.total - offset))
+        if count not in self._bodies:
+            shared = b'{"Items":[' + b",".join(self._items[:count]) + b"]"
+            self._bodies[count] = (shared, zlib.crc32(shared))
+        shared, crc = self._bodies[count]
+        tail = b',"Count":%d,"ScannedCount":%d' % (count, count)
+        if offset + count < self.total:
+            key = {"pk": {"S": SCAN_PK}, "sk": {"S": f"scan-{offset + count}"}}
+            tail += b',"LastEvaluatedKey":' + orjson.dumps(key)
+        tail += b"}"
+        answer = (_head(len(shared) + len(tail), zlib.crc32(tail, crc)), shared, tail)
+        self._answers[(offset, size)] = answer
+        return answer
+
+
+class Canned:
+    """Every response the stub can give, serialised once (scan pages: on first use)."""
+
+    def __init__(self, quick: bool = False) -> None:
+        self.mb_page = items_per_mb_page()
+        items = [orjson.dumps(wire_item(SCAN_PK, i)) for i in range(self.mb_page)]
+        self.scan = ScanTable(SCAN_TOTAL[quick], items)
+        self.paged_scan = ScanTable(PAGED_TOTAL[quick], items)
+        self.batch_written = _json({"UnprocessedItems": {}})
         self.get = _json({"Item": _ITEM_ATTRIBUTES})
         self.empty = _json({})
         self.updated = _json({"Attributes": _ITEM_ATTRIBUTES})
@@ -72,7 +133,7 @@ class Canned:
             "400 Bad Request",
         )
 
-    def answer(self, target: str, body: bytes) -> bytes:
+    def answer(self, target: str, body: bytes) -> Answer:
         operation = target.rpartition(".")[2]
         if operation == "GetItem":
             return self.get
@@ -88,7 +149,16 @@ class Canned:
                 return self.updated
             return self.empty
         if operation == "Scan":
-            return self.page_100
+            start = _START.search(body)
+            offset = int(start.group(1)) if start else 0
+            limit = _LIMIT.search(body)
+            if limit is None:
+                return self.scan.answer(offset, self.mb_page)
+            return self.paged_scan.answer(offset, min(int(limit.group(1)), self.mb_page))
+        if operation == "BatchWriteItem":
+            return self.batch_written
+        if operation == "TransactWriteItems":
+            return self.empty
         if operation == "DescribeTable":
             match = _TABLE_NAME.search(body)
             name = match.group(1).decode() if match else TABLE
@@ -138,33 +208,39 @@ class StubProtocol(asyncio.Protocol):
             else:
                 self._send(response, close)
 
-    def _send(self, response: bytes, close: bool) -> None:
+    def _send(self, response: Answer, close: bool) -> None:
         if self._transport is None:
             return
-        self._transport.write(response)
+        if isinstance(response, bytes):
+            self._transport.write(response)
+        else:
+            self._transport.writelines(response)
         if close:
             self._transport.close()
 
 
-async def serve(latency: float, ready: Any = None) -> None:
-    """Serve on two free loopback ports until the task is cancelled."""
+async def serve(
+    latency: float, page_latency: float = 0.002, quick: bool = False, ready: Any = None
+) -> None:
+    """Serve on three free loopback ports until the task is cancelled."""
     loop = asyncio.get_running_loop()
-    canned = Canned()
-    fast = await loop.create_server(lambda: StubProtocol(canned, 0.0), "127.0.0.1", 0)
-    slow = await loop.create_server(lambda: StubProtocol(canned, latency), "127.0.0.1", 0)
-    ports = {
-        "port": fast.sockets[0].getsockname()[1],
-        "latency_port": slow.sockets[0].getsockname()[1],
-    }
+    canned = Canned(quick)
+    servers = {}
+    for name, delay in (("port", 0.0), ("latency_port", latency), ("page_port", page_latency)):
+        servers[name] = await loop.create_server(
+            lambda delay=delay: StubProtocol(canned, delay), "127.0.0.1", 0, backlog=2048
+        )
     if ready is not None:
-        ready(ports)
-    async with fast, slow:
+        ready({name: server.sockets[0].getsockname()[1] for name, server in servers.items()})
+    async with servers["port"], servers["latency_port"], servers["page_port"]:
         await asyncio.Event().wait()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.005, help="seconds (second port)")
+    parser.add_argument("--page-latency", type=float, default=0.002, help="seconds (third port)")
+    parser.add_argument("--quick", action="store_true", help="small scan tables")
     args = parser.parse_args()
 
     async def run() -> None:
@@ -180,7 +256,7 @@ def main() -> None:
             loop.call_soon_threadsafe(stop.set)
 
         threading.Thread(target=wait_for_eof, daemon=True).start()
-        server = asyncio.create_task(serve(args.latency, announce))
+        server = asyncio.create_task(serve(args.latency, args.page_latency, args.quick, announce))
         await stop.wait()
         server.cancel()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adyn import Engine
+from adyn import Engine, Model
 
 
 async def raw_call(
@@ -14,3 +14,13 @@ async def raw_call(
     response = await engine.transport.call(service, operation, request, idempotent=True)
     response.pop("ResponseMetadata", None)
     return response
+
+
+async def raw_item(engine: Engine, model: type[Model], key: dict[str, Any]) -> dict[str, Any]:
+    """The stored item as DynamoDB has it (a consistent read), around adyn's decoding."""
+    response = await raw_call(
+        engine,
+        "GetItem",
+        {"TableName": engine.table_name(model), "Key": key, "ConsistentRead": True},
+    )
+    return response.get("Item", {})  # type: ignore[no-any-return]

@@ -177,12 +177,18 @@ def test_a_mixed_set_is_rejected() -> None:
     assert info.value.field == "ss"
 
 
-def test_wrong_types_assigned_after_validation_are_caught_before_sending() -> None:
+@pytest.mark.parametrize("value", ["not a number", 1.5, 2.0, Decimal("3"), True])
+def test_wrong_types_assigned_after_validation_are_caught_before_sending(value: object) -> None:
     obj = Everything(pk="x")
-    obj.i = "not a number"  # type: ignore[assignment]
-    with pytest.raises(InvalidItem, match="expected a number") as info:
+    obj.i = value  # type: ignore[assignment]
+    with pytest.raises(InvalidItem, match="expected int") as info:
         SCHEMA.encode_item(obj)
     assert (info.value.model, info.value.field) == ("Everything", "i")
+    obj.i = None
+    obj.items = [1, value]  # type: ignore[list-item]
+    with pytest.raises(InvalidItem, match="expected int") as info:
+        SCHEMA.encode_item(obj)
+    assert info.value.field == "items"
 
 
 def test_empty_and_missing_keys_are_rejected() -> None:
@@ -263,3 +269,44 @@ def test_recursive_and_nested_models_round_trip_with_empty_sets() -> None:
         loaded = schema.decode_item(wire)
         assert loaded == tree
         assert loaded.root.kids[0].tags == set()
+
+
+lone_surrogate = st.characters(categories=["Cs"])
+with_surrogate = st.tuples(text, lone_surrogate, text).map("".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    bad=with_surrogate,
+    where=st.sampled_from(["pk", "s", "ss", "pair", "mapping", "address", "anything", "key"]),
+)
+def test_a_lone_surrogate_anywhere_is_refused_naming_the_field(bad: str, where: str) -> None:
+    obj = Everything(pk="x")
+    if where == "pk":
+        obj.pk = bad
+    elif where == "s":
+        obj.s = bad
+    elif where == "ss":
+        obj.ss = {"ok", bad}
+    elif where == "pair":
+        obj.pair = ("ok", bad)
+    elif where == "mapping":
+        obj.mapping = {bad: 1}
+    elif where == "address":
+        obj.address = Address(city=bad)
+    elif where == "anything":
+        obj.anything = {"nested": [bad]}
+    else:
+        obj.anything = {bad: 1}
+        where = "anything"
+    with pytest.raises(InvalidItem, match="lone surrogate") as info:
+        SCHEMA.encode_item(obj)
+    assert (info.value.model, info.value.field) == ("Everything", where)
+
+
+@settings(max_examples=100, deadline=None)
+@given(value=st.text(max_size=30), key=names)
+def test_any_valid_text_is_encoded_and_sendable(value: str, key: str) -> None:
+    obj = Everything(pk="x", s=value, ss={value} if value else set(), mapping={key: 1})
+    item = SCHEMA.encode_item(obj)
+    assert SCHEMA.decode_item(_through_json(item)) == obj

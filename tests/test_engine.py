@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from _models import Account, Address, Everything, Expiring, Post, Shared1, Shared2
-from _wire import raw_call
+from _wire import raw_call, raw_item
 from adyn import (
     ConstraintViolation,
     Engine,
@@ -33,16 +33,6 @@ def new_post(forum: str = "dynamo", **fields: object) -> Post:
     data: dict[str, object] = {"forum": forum, "id": uuid4(), "user": uuid4(), "date": NOW}
     data.update(fields)
     return Post(**data)  # type: ignore[arg-type]
-
-
-async def raw_item(engine: Engine, model: type[Model], key: dict[str, object]) -> dict[str, object]:
-    """The stored item as DynamoDB has it, read around adyn's decoding."""
-    response = await raw_call(
-        engine,
-        "GetItem",
-        {"TableName": engine.table_name(model), "Key": key, "ConsistentRead": True},
-    )
-    return response.get("Item", {})  # type: ignore[no-any-return]
 
 
 @pytest.fixture

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Annotated
 from uuid import uuid4
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from _models import Everything, Post
-from adyn import InvalidCondition
+from adyn import HashKey, InvalidCondition, Model, Path
 from adyn._writes import _check_overlaps, plan_save
 from adyn.expressions import Renderer, render_actions, render_condition
 from adyn.schema import schema_of
@@ -165,3 +167,99 @@ def test_saves_of_one_shape_share_their_update_text_but_never_their_values() -> 
 
     other_shape = planned("three", em="e@x")
     assert other_shape["UpdateExpression"] != first["UpdateExpression"]
+
+
+class _Info(BaseModel):
+    model: str = ""
+    field: str = ""
+    codec: str = ""
+    segments: int = 0
+    size: int = 0
+    contains: str = ""
+    exists: bool = False
+
+
+class _Car(Model):
+    id: Annotated[str, HashKey()]
+    model: str = ""
+    info: _Info | None = None
+
+
+def test_every_field_name_is_a_path_even_names_of_path_methods() -> None:
+    r = Renderer()
+    condition = (
+        (_Car.info.model == "T")
+        & (_Car.info.field == "f")
+        & (_Car.info.codec == "c")
+        & (_Car.info.segments > 2)
+        & (_Car.info.size == 3)
+        & (_Car.info["contains"] == "x")
+        & (_Car.info.exists == True)  # noqa: E712 (a condition, not a truth test)
+        & (_Car.model == "S")
+    )
+    rendered = render_condition(condition, r)
+    for ref, name in sorted(r.names.items(), reverse=True):  # #n10 before #n1
+        rendered = rendered.replace(ref, name)
+    for name in ("model", "field", "codec", "segments", "size", "contains", "exists"):
+        assert f"info.{name}" in rendered
+    assert "(model = " in rendered
+    # the methods stay reachable through the class
+    assert "size(" in render_condition(Path.size(_Car.info) > 1, Renderer())
+    assert "attribute_exists" in render_condition(Path.exists(_Car.info), Renderer())
+    # a nested model without such fields keeps the methods
+    assert "size(" in render_condition(Post.address.size() > 1, Renderer())
+
+
+def test_empty_values_stored_as_absence_compare_as_absence() -> None:
+    def text(condition: object) -> str:
+        r = Renderer()
+        rendered = render_condition(condition, r)  # type: ignore[arg-type]
+        for ref, name in r.names.items():
+            rendered = rendered.replace(ref, name)
+        return rendered
+
+    for empty in (set(), frozenset(), [], {}):
+        assert text(Post.tags == empty) == "attribute_not_exists(tags)"
+        assert text(Post.tags != empty) == "attribute_exists(tags)"
+    # a dynamic value stores an empty set as no attribute too
+    assert text(Everything.anything["x"] == set()) == "attribute_not_exists(anything.x)"
+    # an empty list or map is stored as such: it is compared, not tested for absence
+    r = Renderer()
+    assert render_condition(Post.history == [], r) == "#n0 = :v0"
+    assert r.values == {":v0": {"L": []}}
+    assert text(Post.tags == {"a"}) == "tags = :v0"
+
+
+def test_an_int_field_compares_with_any_number_but_stores_only_ints() -> None:
+    r = Renderer()
+    render_condition((Post.views > 2.5) & Post.views.between(Decimal("0.5"), 9), r)
+    assert list(r.values.values()) == [{"N": "2.5"}, {"N": "0.5"}, {"N": "9"}]
+    for store in (
+        lambda: Post.views.set(2.5),
+        lambda: Post.views.add(0.5),
+        lambda: Post.views.set_if_missing(Decimal("1.5")),
+        lambda: Post.history[0]["x"].set(1.5),
+        lambda: Post.views.set(Post.views + 0.5),
+    ):
+        with pytest.raises(InvalidCondition, match="expected int"):
+            store()
+
+
+lone_surrogate = st.characters(categories=["Cs"])
+with_surrogate = st.tuples(user_text, lone_surrogate).map("".join)
+
+
+@settings(max_examples=100, deadline=None)
+@given(bad=with_surrogate, where=st.integers(0, 6))
+def test_a_lone_surrogate_never_reaches_a_request(bad: str, where: int) -> None:
+    builders = [
+        lambda: Post.content == bad,
+        lambda: Post.content.begins_with(bad),
+        lambda: Post.tags.contains(bad),
+        lambda: Post.history[0][bad].exists(),
+        lambda: Post.content.in_(["ok", bad]),
+        lambda: Post.content.set(bad),
+        lambda: Post.address.city.set_if_missing(bad),
+    ]
+    with pytest.raises(InvalidCondition, match=r"surrogate|cannot name"):
+        builders[where]()

@@ -105,10 +105,10 @@ def test_the_api_model_compiles_to_a_create_table_request() -> None:
 
 
 def test_class_attributes_are_paths_and_indexes() -> None:
-    assert isinstance(Post.views, Path) and Post.views.segments == ("views",)
-    assert Post.address.city.segments == ("address", "city")
-    assert Post.history[0].segments == ("history", 0)
-    assert Post.email.segments == ("em",)
+    assert isinstance(Post.views, Path) and Post.views._segments == ("views",)
+    assert Post.address.city._segments == ("address", "city")
+    assert Post.history[0]._segments == ("history", 0)
+    assert Post.email._segments == ("em",)
     assert Post.by_user.model is Post and Post.by_user.name == "by_user"
 
 
@@ -151,7 +151,39 @@ def test_subclasses_inherit_fields_keys_and_indexes_and_may_rename_the_table() -
     assert "by_kind" in schema.indexes and Child.by_kind.model is Child
     grand = schema_of(GrandChild)
     assert grand.table_name == "children" and GrandChild.by_kind.model is GrandChild
-    assert "more" in grand.fields and GrandChild.extra.model is GrandChild
+    assert "more" in grand.fields and GrandChild.extra._model is GrandChild
+
+
+def test_a_subclass_may_redeclare_an_inherited_index_under_another_attribute() -> None:
+    class Base(Model):
+        class Meta:
+            table_name = "base_items"
+
+        pk: Annotated[str, HashKey()]
+        sk: Annotated[str, RangeKey()]
+        kind: str = ""
+        label: str = ""
+        by_kind = GlobalIndex(hash_key="kind", range_key="sk", name="gsi1")
+
+    class Child(Base):
+        extra: int = 0
+        gsi1 = GlobalIndex(hash_key="label", range_key="sk", projection="all")
+
+    base, child = schema_of(Base), schema_of(Child)
+    assert base.indexes["gsi1"].hash_key.name == "kind"
+    assert list(child.indexes) == ["gsi1"]
+    assert child.indexes["gsi1"].hash_key.name == "label"
+    assert child.indexes["gsi1"].projection == "ALL"
+    # both attributes name the redeclared index of the subclass
+    assert Child.gsi1.model is Child and Child.by_kind is Child.gsi1
+    assert Base.by_kind.model is Base
+    assert not child.fields["kind"].index_key and child.fields["label"].index_key
+
+    with pytest.raises(InvalidModel, match="two indexes named 'gsi1'"):
+
+        class Twice(Base):
+            one = GlobalIndex(hash_key="label", name="gsi1")
+            two = GlobalIndex(hash_key="kind", name="gsi1")
 
 
 def test_several_models_share_one_table() -> None:
@@ -240,4 +272,4 @@ def test_nested_models_and_aliases_in_nested_models() -> None:
     schema = schema_of(Outer)
     obj = Outer(pk=uuid4(), inner=Inner(value=1), inners=[Inner(value=2, label="x")])
     assert schema.decode_item(schema.encode_item(obj)) == obj
-    assert Outer.inner.value.segments == ("inner", "value")
+    assert Outer.inner.value._segments == ("inner", "value")

@@ -10,6 +10,8 @@ from uuid import uuid4
 
 import anyio
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from _models import Post
 from adyn import (
@@ -20,6 +22,8 @@ from adyn import (
     MultipleResults,
     NotFound,
 )
+from adyn.query import decode_token, encode_token
+from adyn.schema import schema_of
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 USER = uuid4()
@@ -205,6 +209,8 @@ async def test_parallel_scan_merges_every_segment(forum: Engine) -> None:
         (lambda e: e.query(Post, key=Post.forum == "f", limit=0), "limit"),
         (lambda e: e.query(Post, key=Post.forum == "f", projection=["nope"]), "nope"),
         (lambda e: e.scan(Post, segments=0), "segments"),
+        (lambda e: e.query(Post, key=None), "a query needs a key condition"),
+        (lambda e: e.query(Post.by_user, key=None), "needs a key condition"),
     ],
 )
 async def test_malformed_searches_are_refused_before_sending(
@@ -228,3 +234,87 @@ async def test_begins_with_takes_a_text_prefix_of_a_uuid_key(forum: Engine) -> N
     assert matching and {p.id for p in matching} == {
         p.id for p in every if str(p.id).startswith(prefix)
     }
+
+
+async def test_malformed_start_tokens_are_refused_before_sending(forum: Engine) -> None:
+    page = await anext(aiter(forum.query(Post, key=Post.forum == "f", page_size=2).pages()))
+    assert page.token is not None
+    good = json.loads(page.token)
+    (position,) = good["p"]
+    assert set(position) == {"forum", "id"}
+    index_page = await anext(
+        aiter(forum.query(Post.by_user, key=Post.user == USER, page_size=1).pages())
+    )
+    assert index_page.token is not None
+
+    def token(*positions: Any) -> str:
+        return json.dumps({"v": good["v"], "p": list(positions)})
+
+    bad = [
+        token({**position, "nope": {"S": "x"}}),  # a key name the search does not have
+        token({"forum": position["forum"]}),  # a key attribute missing
+        token({"forum": position["forum"], "ID": position["id"]}),
+        token({**position, "forum": {"N": "1"}}),  # the wrong DynamoDB type
+        token({**position, "forum": {"S": ""}}),  # no value DynamoDB could have returned
+        token({**position, "forum": {"S": 7}}),
+        token({**position, "forum": {"S": "a", "N": "1"}}),
+        token(position, position),  # two segments for a one-segment search
+        token([position]),
+        json.dumps({"v": 99, "p": [position]}),
+        json.dumps([position]),
+        "not json",
+        index_page.token,  # a token of another search (an index: other key attributes)
+    ]
+    calls = CountingCalls(forum)
+    for start in bad:
+        with pytest.raises(InvalidQuery, match="start= is not a token of this search"):
+            forum.query(Post, key=Post.forum == "f", start=start)
+    with pytest.raises(InvalidQuery):
+        forum.query(Post, key=Post.forum == "f", start={"p": [position]})  # type: ignore[arg-type]
+    with pytest.raises(InvalidQuery):  # a number key of an index, wrong in form
+        forum.scan(Post.by_views, start=token({**position, "views": {"N": "1e999"}}))
+    assert calls.counts == {}
+
+    rest = await forum.query(Post, key=Post.forum == "f", start=page.token).all()
+    assert len(rest) == 28  # the genuine token still resumes where it left off
+
+
+POST_KEYS = schema_of(Post).key_fields
+TOKEN_VERSION = json.loads(encode_token([]))["v"]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=6,
+)
+attribute_values = st.dictionaries(
+    st.sampled_from(["S", "N", "B", "SS", "NULL"]), json_values | st.text(max_size=8), max_size=2
+)
+positions = json_values | st.dictionaries(
+    st.sampled_from(["forum", "id", "views", "Forum"]), attribute_values, max_size=3
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(position=positions)
+def test_a_start_token_holds_only_positions_of_its_search(position: Any) -> None:
+    try:
+        (accepted,) = decode_token(json.dumps({"v": TOKEN_VERSION, "p": [position]}), 1, POST_KEYS)
+    except InvalidQuery:
+        return
+    if accepted is None or accepted == "done":
+        return
+    assert set(accepted) == {"forum", "id"}
+    for av in accepted.values():
+        ((tag, raw),) = av.items()
+        assert tag == "S" and isinstance(raw, str) and raw
+
+
+@settings(max_examples=100, deadline=None)
+@given(forum=st.text(min_size=1, max_size=20), id=st.uuids())
+def test_every_position_dynamodb_can_return_is_accepted(forum: str, id: Any) -> None:
+    position = {"forum": {"S": forum}, "id": {"S": str(id)}}
+    assert decode_token(encode_token([position, None, "done"]), 3, POST_KEYS) == [
+        position,
+        None,
+        "done",
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..data import PlainBench, plain_item
+from ..models import PlainBench
 from .aiobotocore_raw import AiobotocoreDicts
 
 
@@ -13,12 +13,16 @@ class AiobotocorePydantic(AiobotocoreDicts):
 
     key = "aiobotocore_pydantic"
     label = "aiobotocore + TypeDeserializer + pydantic"
+    unsupported = {
+        **AiobotocoreDicts.unsupported,
+        "cold_start": "raw aiobotocore plus imports of boto3 and pydantic",
+    }
 
     def item(self, typed: dict[str, Any]) -> Any:
         return PlainBench.model_validate(super().item(typed))
 
-    def prepare_put(self, n: int) -> list[Any]:
-        return [PlainBench.model_validate(plain_item("bench", 1)) for _ in range(n)]
+    def build(self, item: dict[str, Any]) -> Any:
+        return PlainBench.model_validate(item)
 
     def encode(self, obj: Any) -> dict[str, Any]:
         data = obj.model_dump()

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import copy
 from contextlib import AsyncExitStack
 from typing import Any
 
 from aiobotocore.config import AioConfig
 from aiobotocore.parsers import AioResponseParserFactory
 from aiobotocore.session import get_session
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from ..data import GET_KEY, PAGE_KEYS, TABLE, plain_item, wire_item
+from ..cases import CASES
+from ..data import GET_KEY, PAGE_KEYS, PAGED_SIZE, TABLE, to_wire
 from .base import REGION, STATIC_CREDENTIALS, Contender, Endpoints
 
 _HEADERS = {"content-type": "application/x-amz-json-1.0", "x-amzn-requestid": "bench"}
+BATCH_SIZE = 25  # BatchWriteItem's limit
 
 
 def typed_key(key: dict[str, str]) -> dict[str, dict[str, str]]:
@@ -43,37 +43,43 @@ class AiobotocoreTyped(Contender):
         kwargs: dict[str, Any] = {"region_name": REGION, **STATIC_CREDENTIALS}
         if self.config is not None:
             kwargs["config"] = self.config
-        self.client = await self._stack.enter_async_context(
-            session.create_client("dynamodb", endpoint_url=endpoints.url, **kwargs)
-        )
-        self.slow_client = await self._stack.enter_async_context(
-            session.create_client("dynamodb", endpoint_url=endpoints.latency_url, **kwargs)
-        )
+
+        async def client(url: str) -> Any:
+            made = session.create_client("dynamodb", endpoint_url=url, **kwargs)
+            return await self._stack.enter_async_context(made)
+
+        self.client = await client(endpoints.url)
+        self._key = typed_key(GET_KEY)
+        if endpoints.latency_url is None or endpoints.page_url is None:
+            return  # a cold start: one client is all it uses
+        self.slow_client = await client(endpoints.latency_url)
+        self.page_client = await client(endpoints.page_url)
         self._parser = AioResponseParserFactory().create_parser("json")
         self._query_shape = self.client.meta.service_model.operation_model("Query").output_shape
-        self._key = typed_key(GET_KEY)
 
     async def close(self) -> None:
         await self._stack.aclose()
 
-    # Each result hook turns the client's typed output into this contender's result type.
+    # Each hook turns the client's typed output into this contender's result type, or the
+    # contender's object into botocore's typed input.
     def item(self, typed: dict[str, Any]) -> Any:
         return typed
 
     def items(self, typed: list[dict[str, Any]]) -> list[Any]:
         return typed
 
+    def build(self, item: dict[str, Any]) -> Any:
+        return {name: to_wire(value, raw_bytes=True) for name, value in item.items()}
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        return obj  # type: ignore[no-any-return]
+
     async def get_one(self) -> Any:
         response = await self.client.get_item(TableName=TABLE, Key=self._key)
         return self.item(response["Item"])
 
-    def prepare_put(self, n: int) -> list[Any]:
-        item = wire_item("bench", 1)
-        item["blob"] = {"B": plain_item("bench", 1)["blob"]}  # botocore takes raw bytes
-        return [copy.deepcopy(item) for _ in range(n)]
-
     async def put_one(self, obj: Any) -> None:
-        await self.client.put_item(TableName=TABLE, Item=obj)
+        await self.client.put_item(TableName=TABLE, Item=self.encode(obj))
 
     async def _query(self, size: int) -> list[Any]:
         response = await self.client.query(**query_kwargs(size))
@@ -90,6 +96,35 @@ class AiobotocoreTyped(Contender):
         parsed = await self._parser.parse(http, self._query_shape)  # type: ignore[arg-type]
         return self.items(parsed["Items"])
 
+    async def batch_write(self, objs: list[Any]) -> None:
+        # What a service writes on the plain client: chunks of 25, unprocessed items resent.
+        for start in range(0, len(objs), BATCH_SIZE):
+            requests = [
+                {"PutRequest": {"Item": self.encode(obj)}}
+                for obj in objs[start : start + BATCH_SIZE]
+            ]
+            pending: dict[str, Any] = {TABLE: requests}
+            while pending:
+                response = await self.client.batch_write_item(RequestItems=pending)
+                pending = response.get("UnprocessedItems") or {}
+
+    async def transaction_25(self, objs: list[Any]) -> None:
+        actions = [{"Put": {"TableName": TABLE, "Item": self.encode(obj)}} for obj in objs]
+        await self.client.transact_write_items(TransactItems=actions)
+
+    async def _scan(self, client: Any, **config: Any) -> int:
+        count = 0
+        paginator = client.get_paginator("scan")
+        async for page in paginator.paginate(TableName=TABLE, PaginationConfig=config):
+            count += len(self.items(page["Items"]))
+        return count
+
+    async def scan_1mb(self) -> int:
+        return await self._scan(self.client)
+
+    async def scan_paged(self) -> int:
+        return await self._scan(self.page_client, PageSize=PAGED_SIZE)
+
     async def concurrent_get(self) -> Any:
         response = await self.slow_client.get_item(TableName=TABLE, Key=self._key)
         return self.item(response["Item"])
@@ -102,8 +137,9 @@ class AiobotocorePool64(AiobotocoreTyped):
     label = "raw aiobotocore (max_pool_connections=64)"
     config = AioConfig(max_pool_connections=64)
     unsupported = {
-        case: "only differs from the default in the concurrent case"
-        for case in ("query_1000", "decode_1000", "put_one", "get_one", "query_100")
+        case.key: "only differs from the default in the concurrent cases"
+        for case in CASES
+        if case.tasks(quick=False) == 1
     }
 
 
@@ -112,8 +148,14 @@ class AiobotocoreDicts(AiobotocoreTyped):
 
     key = "aiobotocore_dicts"
     label = "aiobotocore + TypeDeserializer (plain dicts)"
+    unsupported = {
+        "scan_1mb": "the parser of raw aiobotocore plus TypeDeserializer: see the 1,000-item cases",
+        "cold_start": "raw aiobotocore plus an import of boto3",
+    }
 
     def __init__(self) -> None:
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
         self._deserializer = TypeDeserializer()
         self._serializer = TypeSerializer()
 
@@ -124,12 +166,9 @@ class AiobotocoreDicts(AiobotocoreTyped):
     def items(self, typed: list[dict[str, Any]]) -> list[Any]:
         return [self.item(one) for one in typed]
 
-    def prepare_put(self, n: int) -> list[Any]:
-        return [plain_item("bench", 1) for _ in range(n)]
+    def build(self, item: dict[str, Any]) -> Any:
+        return item
 
     def encode(self, obj: Any) -> dict[str, Any]:
         serialize = self._serializer.serialize
         return {name: serialize(value) for name, value in obj.items()}
-
-    async def put_one(self, obj: Any) -> None:
-        await self.client.put_item(TableName=TABLE, Item=self.encode(obj))

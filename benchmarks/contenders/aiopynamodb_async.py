@@ -17,12 +17,14 @@ from aiopynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
+from aiopynamodb.connection import Connection
 from aiopynamodb.constants import STRING
 from aiopynamodb.models import Model
+from aiopynamodb.transactions import TransactWrite
 
-from ..data import GET_KEY, PAGE_KEYS, TABLE
+from ..data import GET_KEY, PAGE_KEYS, PAGED_SIZE, TABLE
 from .base import REGION, STATIC_CREDENTIALS, Contender, Endpoints
-from .pynamodb_sync import model_kwargs
+from .pynamo_common import model_kwargs
 
 
 class IsoDateTime(Attribute[dt.datetime]):
@@ -80,28 +82,36 @@ def make_model(host: str) -> type[Model]:
 
 
 class AioPynamo(Contender):
-    """`await Model.get`, `await obj.save()`, `async for` over `Model.query`."""
+    """`await Model.get`, `await obj.save()`, `async for` over `Model.query` and `Model.scan`,
+    `Model.batch_write()`, `TransactWrite`."""
 
     key = "aiopynamodb"
     label = "aiopynamodb"
 
     async def open(self, endpoints: Endpoints) -> None:
         self.model = make_model(endpoints.url)
+        self.models = [self.model]
+        if endpoints.latency_url is None or endpoints.page_url is None:
+            return  # a cold start: one model is all it uses
         self.slow_model = make_model(endpoints.latency_url)
+        self.page_model = make_model(endpoints.page_url)
+        self.models += [self.slow_model, self.page_model]
+        self.connection = Connection(region=REGION, host=endpoints.url)
         service = await get_session().get_service_model("dynamodb")
         self._query_shape = service.operation_model("Query").output_shape
         self._parser = AioResponseParserFactory().create_parser("json")
 
     async def close(self) -> None:
-        await self.model.close_connection()
-        await self.slow_model.close_connection()
+        for model in self.models:
+            await model.close_connection()
+        if hasattr(self, "connection"):
+            await self.connection.close()
+
+    def build(self, item: dict[str, Any]) -> Any:
+        return self.model(**model_kwargs(item))
 
     async def get_one(self) -> Any:
         return await self.model.get(GET_KEY["pk"], GET_KEY["sk"])
-
-    def prepare_put(self, n: int) -> list[Any]:
-        kwargs = model_kwargs()
-        return [self.model(**kwargs) for _ in range(n)]
 
     async def put_one(self, obj: Any) -> None:
         await obj.save()
@@ -119,6 +129,22 @@ class AioPynamo(Contender):
         http = {"status_code": 200, "headers": {}, "body": body}
         parsed = await self._parser.parse(http, self._query_shape)  # type: ignore[arg-type]
         return [self.model.from_raw_data(item) for item in parsed["Items"]]
+
+    async def batch_write(self, objs: list[Any]) -> None:
+        async with self.model.batch_write() as batch:
+            for obj in objs:
+                await batch.save(obj)
+
+    async def transaction_25(self, objs: list[Any]) -> None:
+        async with TransactWrite(connection=self.connection) as tx:
+            for obj in objs:
+                tx.save(obj)
+
+    async def scan_1mb(self) -> int:
+        return sum([1 async for _ in self.model.scan()])
+
+    async def scan_paged(self) -> int:
+        return sum([1 async for _ in self.page_model.scan(page_size=PAGED_SIZE)])
 
     async def concurrent_get(self) -> Any:
         return await self.slow_model.get(GET_KEY["pk"], GET_KEY["sk"])

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 STATIC_CREDENTIALS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
 REGION = "us-east-1"
+NO_BODY_DECODE = "its Rust core parses the HTTP body itself; no public call takes a body in memory"
 
 
 class NotApplicable(Exception):
@@ -15,10 +16,15 @@ class NotApplicable(Exception):
 
 @dataclass(frozen=True)
 class Endpoints:
-    """The stub server's two addresses: one answering at once, one after a fixed latency."""
+    """The stub server's addresses: one answering at once, one after 5 ms, one after 2 ms.
+
+    A cold-start process gets only `url`: a contender opens clients for the others only when
+    they are given.
+    """
 
     url: str
-    latency_url: str
+    latency_url: str | None = None
+    page_url: str | None = None
 
 
 class Contender:
@@ -26,12 +32,19 @@ class Contender:
 
     A contender implements any of these (sync or async), each doing exactly one operation:
 
+    - `build(item) -> object`: the contender's object for one `data.plain_item` dict (not
+      timed; the write cases build their objects with it beforehand);
     - `get_one()`: get the item `data.GET_KEY` into the contender's result type;
-    - `prepare_put(n) -> list` and `put_one(obj)`: build `n` objects to write (not timed), then
-      encode and write one;
-    - `query_100()`, `query_1000()`: query the partition of that page size to the end;
-    - `decode_1000(body)`: turn the raw 1,000-item Query response body into results, with no I/O;
-    - `concurrent_get()`: get one item from the latency endpoint (called from 64 tasks at once).
+    - `put_one(obj)`: encode and write one object;
+    - `query_100()`, `query_1000()`: query the partition of that page size to the end, results
+      in a list;
+    - `decode_1000(body)`: turn the raw 1,000-item Query response body into results, no I/O;
+    - `batch_write(objs)`: write the objects with BatchWriteItem (25 a request, unprocessed
+      items resent);
+    - `transaction_25(objs)`: write the 25 objects in one TransactWriteItems;
+    - `scan_1mb()`, `scan_paged()`: scan the stub's table to its end (the second on the 2 ms
+      server, 100 items a page), handling every item, and return how many were read;
+    - `concurrent_get()`: get one item from the 5 ms endpoint (called from many tasks at once).
 
     `unsupported` maps a case it does not run to the reason.
     """
@@ -46,5 +59,5 @@ class Contender:
     async def close(self) -> None:
         """Release clients."""
 
-    def prepare_put(self, n: int) -> list[Any]:
-        raise NotApplicable("no put")
+    def build(self, item: dict[str, Any]) -> Any:
+        raise NotApplicable("no writes")

@@ -17,11 +17,14 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
+from pynamodb.connection import Connection
 from pynamodb.constants import STRING
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
-from ..data import GET_KEY, PAGE_KEYS, TABLE, plain_item
-from .base import REGION, STATIC_CREDENTIALS, Contender, Endpoints, NotApplicable
+from ..data import GET_KEY, PAGE_KEYS, PAGED_SIZE, TABLE
+from .base import REGION, STATIC_CREDENTIALS, Contender, Endpoints
+from .pynamo_common import model_kwargs
 
 
 class IsoDateTime(Attribute[dt.datetime]):
@@ -78,36 +81,32 @@ def make_model(host: str) -> type[Model]:
     return PynamoBench
 
 
-def model_kwargs() -> dict[str, Any]:
-    """Item 1 as keyword arguments of a PynamoDB model."""
-    item = plain_item("bench", 1)
-    item["count_"] = int(item.pop("count"))
-    item["rank"] = int(item["rank"])
-    item["price"] = float(item["price"])
-    item["scores"] = [int(v) for v in item["scores"]]
-    item["created"] = dt.datetime.fromisoformat(item["created"])
-    return item
-
-
 class Pynamo(Contender):
-    """`Model.get`, `Model.save` (PutItem) and `Model.query`, all synchronous."""
+    """`Model.get`, `Model.save` (PutItem), `Model.query`, `Model.batch_write()`,
+    `TransactWrite`, `Model.scan`: all synchronous."""
 
     key = "pynamodb"
     label = "PynamoDB (sync)"
-    unsupported = {"concurrent_get": "synchronous client (no asyncio concurrency)"}
+    unsupported = {
+        case: "synchronous client (no asyncio concurrency)"
+        for case in ("concurrent_get", "inflight_256", "fairness")
+    }
 
     async def open(self, endpoints: Endpoints) -> None:
         self.model = make_model(endpoints.url)
+        if endpoints.page_url is None:
+            return  # a cold start: one model is all it uses
+        self.page_model = make_model(endpoints.page_url)
+        self.connection = Connection(region=REGION, host=endpoints.url)
         service = get_session().get_service_model("dynamodb")
         self._query_shape = service.operation_model("Query").output_shape
         self._parser = create_parser("json")
 
+    def build(self, item: dict[str, Any]) -> Any:
+        return self.model(**model_kwargs(item))
+
     def get_one(self) -> Any:
         return self.model.get(GET_KEY["pk"], GET_KEY["sk"])
-
-    def prepare_put(self, n: int) -> list[Any]:
-        kwargs = model_kwargs()
-        return [self.model(**kwargs) for _ in range(n)]
 
     def put_one(self, obj: Any) -> None:
         obj.save()
@@ -124,5 +123,18 @@ class Pynamo(Contender):
         parsed = self._parser.parse(http, self._query_shape)  # type: ignore[arg-type]
         return [self.model.from_raw_data(item) for item in parsed["Items"]]
 
-    def concurrent_get(self) -> Any:
-        raise NotApplicable(self.unsupported["concurrent_get"])
+    def batch_write(self, objs: list[Any]) -> None:
+        with self.model.batch_write() as batch:
+            for obj in objs:
+                batch.save(obj)
+
+    def transaction_25(self, objs: list[Any]) -> None:
+        with TransactWrite(connection=self.connection) as tx:
+            for obj in objs:
+                tx.save(obj)
+
+    def scan_1mb(self) -> int:
+        return sum(1 for _ in self.model.scan())
+
+    def scan_paged(self) -> int:
+        return sum(1 for _ in self.page_model.scan(page_size=PAGED_SIZE))

@@ -17,8 +17,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .batch import Batch
-    from .codecs import Timestamp
+    from .backfill import BackfillProgress, BackfillReport, FailedItem
+    from .batch import Batch, BatchProgress
+    from .codecs import Codec, Timestamp
     from .engine import Engine
     from .errors import (
         AdynError,
@@ -42,10 +43,11 @@ if TYPE_CHECKING:
         TableMismatch,
         Throttled,
         TransactionCanceled,
+        UniqueViolation,
     )
     from .events import CallEvent, ConsumedCapacity
     from .expressions import Action, Condition, Path
-    from .model import GlobalIndex, HashKey, LocalIndex, Model, RangeKey, Version
+    from .model import GlobalIndex, HashKey, LocalIndex, Model, RangeKey, Unique, Version
     from .paths import F
     from .query import Page, Query, Scan
     from .retry import RetryPolicy
@@ -60,10 +62,14 @@ __version__ = "0.1.0"
 _LAZY = {
     "Action": ".expressions",
     "AdynError": ".errors",
+    "BackfillProgress": ".backfill",
+    "BackfillReport": ".backfill",
     "Batch": ".batch",
     "BatchIncomplete": ".errors",
+    "BatchProgress": ".batch",
     "CallEvent": ".events",
     "CancellationReason": ".errors",
+    "Codec": ".codecs",
     "Condition": ".expressions",
     "ConstraintViolation": ".errors",
     "ConsumedCapacity": ".events",
@@ -71,6 +77,7 @@ _LAZY = {
     "Engine": ".engine",
     "EngineClosed": ".errors",
     "F": ".paths",
+    "FailedItem": ".backfill",
     "GlobalIndex": ".model",
     "HashKey": ".model",
     "InvalidArgument": ".errors",
@@ -101,6 +108,8 @@ _LAZY = {
     "Timestamp": ".codecs",
     "TransactionCanceled": ".errors",
     "Transport": ".transport",
+    "Unique": ".model",
+    "UniqueViolation": ".errors",
     "Version": ".model",
     "WriteTransaction": ".transactions",
     "batch_failures": ".stream",
@@ -124,10 +133,14 @@ def __dir__() -> list[str]:
 __all__ = [
     "Action",
     "AdynError",
+    "BackfillProgress",
+    "BackfillReport",
     "Batch",
     "BatchIncomplete",
+    "BatchProgress",
     "CallEvent",
     "CancellationReason",
+    "Codec",
     "Condition",
     "ConstraintViolation",
     "ConsumedCapacity",
@@ -135,6 +148,7 @@ __all__ = [
     "Engine",
     "EngineClosed",
     "F",
+    "FailedItem",
     "GlobalIndex",
     "HashKey",
     "InvalidArgument",
@@ -165,6 +179,8 @@ __all__ = [
     "Timestamp",
     "TransactionCanceled",
     "Transport",
+    "Unique",
+    "UniqueViolation",
     "Version",
     "WriteTransaction",
     "batch_failures",

@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .codecs import INLINE_NAMES, Codec
+from .codecs import INLINE_NAMES, FieldCodec
 
 Wire = dict[str, Any]
 
 
 def compile_values_decoder(
-    fields: Sequence[tuple[str, str, Codec]],
+    fields: Sequence[tuple[str, str, FieldCodec]],
 ) -> Callable[[Wire], dict[str, Any]]:
     """`(field name, wire name, codec)` -> a function from a wire item to `{field: value}`."""
     namespace: dict[str, Any] = dict(INLINE_NAMES)

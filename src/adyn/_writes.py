@@ -8,10 +8,11 @@ the object once the write succeeded.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from ._unique import Guard, guard_writes, known_condition
 from .errors import InvalidCondition, InvalidItem
 from .expressions import (
     Action,
@@ -42,6 +43,18 @@ class WritePlan:
     idempotent: bool
     done: Callable[[], None]
     obj: Any = None
+    # guard writes that go in the same transaction (`Unique()` fields; see _unique.py)
+    guards: list[Guard] = field(default_factory=list)
+    guard: Guard | None = None  # set on the plan of a guard write itself
+
+
+def guard_plan(guard: Guard, obj: Any) -> WritePlan:
+    """A guard write as a plan of its own (an entry of a transaction)."""
+    return WritePlan(guard.request, False, _nothing, obj, guard=guard)
+
+
+def _nothing() -> None:
+    return None
 
 
 def state_of(obj: Any) -> ItemState | None:
@@ -129,21 +142,21 @@ def _version_parts(
         raise InvalidItem(schema.name, spec.name, "a Version field must hold an int", obj)
     path: Path = schema.paths[spec.name]
     # version 0 is an object never written by a versioned save (a batch put may store 0)
-    expected = (path.not_exists() | (path == 0)) if current == 0 else (path == current)
+    expected = (Path.not_exists(path) | (path == 0)) if current == 0 else (path == current)
     return expected, (spec, current + 1)
 
 
 def _atomic_condition(schema: ModelSchema, obj: Any, state: ItemState | None) -> Condition:
     if state is None or state.stored is None:
-        return schema.paths[schema.hash_key.name].not_exists()
-    parts: list[Condition] = [schema.paths[schema.hash_key.name].exists()]
+        return Path.not_exists(schema.paths[schema.hash_key.name])
+    parts: list[Condition] = [Path.exists(schema.paths[schema.hash_key.name])]
     for spec in schema.fields.values():
         if spec.key or (state.loaded is not None and spec.name not in state.loaded):
             continue
         path: Path = schema.paths[spec.name]
         old = state.stored.get(spec.wire)
         if old is None or "NULL" in old:
-            parts.append(path.not_exists())
+            parts.append(Path.not_exists(path))
         else:
             parts.append(Function("attribute_exists", path) & _eq(path, _normalized(spec, old)))
     combined = all_of(parts)
@@ -179,14 +192,31 @@ def plan_save(
     sets: list[tuple[FieldSpec, Wire]] = []
     removes: list[FieldSpec] = []
     full: Wire = dict(key)
+    required = schema.required
     for spec in schema.fields.values():
-        if spec.key or spec.version or spec.name not in data:
+        if spec.key or spec.version:
+            continue
+        known = stored is not None and (loaded is None or spec.name in loaded)
+        if spec.name not in data:
+            # `del obj.field`: the attribute goes, as with None (fields a projection did not
+            # read are not in `data` either, and stay as stored)
+            if stored is None or known:
+                if spec.name in required:
+                    raise schema.unset_required(spec, obj)
+                if known and stored.get(spec.wire) is not None:  # type: ignore[union-attr]
+                    removes.append(spec)
             continue
         value = data[spec.name]
-        wire = None if value is None else schema.encode_value(spec, value, obj)
+        if value is None:
+            if spec.name in required:
+                raise schema.unset_required(spec, obj)
+            wire = None
+        else:
+            wire = schema.encode_value(spec, value, obj)
         if wire is not None:
+            if spec.index_key:
+                schema.check_index_value(spec, wire, obj)
             full[spec.wire] = wire
-        known = stored is not None and (loaded is None or spec.name in loaded)
         if known and _same(spec, stored.get(spec.wire), value, wire):  # type: ignore[union-attr]
             continue
         if wire is None:
@@ -203,6 +233,11 @@ def plan_save(
     version_cond, bump = _version_parts(schema, obj)
     user_cond = _user_condition(condition)
     atomic_cond = _atomic_condition(schema, obj, state) if atomic else None
+    unique_cond, guards = (
+        _unique_moves(schema, table, key, obj, stored, loaded, sets, removes)
+        if schema.unique
+        else (None, [])
+    )
     wires = [w for _, w in sets]
     if bump is not None:
         wires.append({"N": str(bump[1])})
@@ -214,7 +249,7 @@ def plan_save(
     )
     r = Renderer.resume(names, dict(zip(refs, wires, strict=True)))
     request: Wire = {"TableName": table, "Key": key, "UpdateExpression": expression}
-    cond = all_of([user_cond, atomic_cond, version_cond])
+    cond = all_of([user_cond, atomic_cond, version_cond, unique_cond])
     if cond is not None:
         _add_condition(request, cond, r)
     r.into(request)
@@ -235,7 +270,57 @@ def plan_save(
     nothing_to_send = not (sets or removes or bump) and cond is None and stored is not None
     if nothing_to_send:
         request = {}
-    return WritePlan(request, cond is None, done, obj)
+    return WritePlan(request, cond is None, done, obj, guards)
+
+
+def _unique_moves(
+    schema: ModelSchema,
+    table: str,
+    key: Wire,
+    obj: Any,
+    stored: Wire | None,
+    loaded: frozenset[str] | None,
+    sets: list[tuple[FieldSpec, Wire]],
+    removes: list[FieldSpec],
+) -> tuple[Condition | None, list[Guard]]:
+    """For the Unique fields a save changes: the condition that the item still holds the values
+    the object knows, and the guard writes that move their guards."""
+    new_of = {s.name: w for s, w in sets}
+    removed = {s.name for s in removes}
+    known: list[tuple[FieldSpec, Wire | None]] = []
+    changes: list[tuple[FieldSpec, Wire | None, Wire | None]] = []
+    for spec in schema.unique:
+        if spec.name not in new_of and spec.name not in removed:
+            continue
+        if stored is not None and loaded is not None and spec.name not in loaded:
+            raise InvalidItem(
+                schema.name,
+                spec.name,
+                "a Unique field of a partial object cannot change: its stored value names the "
+                "guard to move; load the object with the field first",
+                obj,
+            )
+        old = stored.get(spec.wire) if stored is not None else None
+        if old is not None and "NULL" in old:
+            old = None
+        known.append((spec, old))
+        changes.append((spec, old, new_of.get(spec.name)))
+    if not changes:
+        return None, []
+    condition = known_condition(schema, known, new_of if stored is None else None)
+    return condition, guard_writes(schema, table, key, changes, obj)
+
+
+def unique_known(schema: ModelSchema, obj: Any) -> list[tuple[FieldSpec, Wire | None]] | None:
+    """The stored values of an object's Unique fields as it last read or wrote them (None when
+    the object did not read them all)."""
+    state = state_of(obj)
+    if state is None or state.stored is None:
+        return None
+    if state.loaded is not None and any(s.name not in state.loaded for s in schema.unique):
+        return None
+    stored = state.stored
+    return [(s, stored.get(s.wire)) for s in schema.unique]
 
 
 @lru_cache(maxsize=1024)
@@ -265,13 +350,34 @@ def _save_template(
 
 
 def plan_delete(
-    schema: ModelSchema, table: str, obj: Any, condition: Any = None, atomic: bool = False
+    schema: ModelSchema,
+    table: str,
+    obj: Any,
+    condition: Any = None,
+    atomic: bool = False,
+    known: list[tuple[FieldSpec, Wire | None]] | None = None,
 ) -> WritePlan:
+    """DeleteItem; with Unique fields, also the deletes of the item's guards (`known`: the
+    stored unique values, else the object's own record of them)."""
     key = schema.key_of(obj)
     state = state_of(obj)
     version_cond, _ = _version_parts(schema, obj)
     atomic_cond = _atomic_condition(schema, obj, state) if atomic else None
-    cond = all_of([_user_condition(condition), atomic_cond, version_cond])
+    unique_cond = None
+    guards: list[Guard] = []
+    if schema.unique:
+        known = known if known is not None else unique_known(schema, obj)
+        if known is None:
+            raise InvalidItem(
+                schema.name,
+                schema.unique[0].name,
+                "the stored values of its Unique fields are not known, and they name the guard "
+                "items to delete: load the object first",
+                obj,
+            )
+        unique_cond = known_condition(schema, known)
+        guards = guard_writes(schema, table, key, [(s, w, None) for s, w in known], obj)
+    cond = all_of([_user_condition(condition), atomic_cond, version_cond, unique_cond])
     request: Wire = {"TableName": table, "Key": key}
     if cond is not None:
         r = Renderer()
@@ -281,7 +387,7 @@ def plan_delete(
     def done() -> None:
         set_state(obj, None)
 
-    return WritePlan(request, cond is None, done, obj)
+    return WritePlan(request, cond is None, done, obj, guards)
 
 
 def plan_check(schema: ModelSchema, table: str, obj: Any, condition: Any) -> WritePlan:
@@ -304,7 +410,7 @@ def _add_condition(request: Wire, cond: Condition, r: Renderer) -> None:
 def _check_overlaps(schema: ModelSchema, actions: Sequence[Action]) -> None:
     seen: list[tuple[str | int, ...]] = []
     for action in actions:
-        segments = action.path.segments
+        segments = action.path._segments
         for other in seen:
             shorter = min(len(other), len(segments))
             if other[:shorter] == segments[:shorter]:
@@ -318,11 +424,17 @@ def _check_overlaps(schema: ModelSchema, actions: Sequence[Action]) -> None:
 def plan_update(
     schema: ModelSchema,
     table: str,
-    key: dict[str, Any],
+    key: dict[str, Any] | None,
     actions: Sequence[Action],
     condition: Any = None,
+    obj: Any = None,
 ) -> WritePlan:
-    wire_key = schema.key_from_values(key)
+    """UpdateItem of update actions, by key (`key`) or for a loaded object (`obj`).
+
+    For an object, the item must exist and a `Version` field is checked against the object's
+    and incremented; without one (the key form), a version is incremented unchecked.
+    """
+    wire_key = schema.key_of(obj) if obj is not None else schema.key_from_values(key or {})
     actions = list(actions)
     if not actions:
         raise InvalidCondition(f"{schema.name}: update() needs at least one action")
@@ -331,13 +443,31 @@ def plan_update(
             raise InvalidCondition(
                 f"expected an update action such as Model.f.set(v), got {action!r}"
             )
-        if action.path.model is not schema.model and not issubclass(
-            schema.model, action.path.model
+        if action.path._model is not schema.model and not issubclass(
+            schema.model, action.path._model
         ):
             raise InvalidCondition(f"{action.path} is not a field of {schema.name}")
-        if action.path.field is not None and action.path.field.key:
+        if action.path._field is not None and action.path._field.key:
             raise InvalidCondition(f"{action.path}: key attributes cannot be updated")
-    if schema.version is not None and not any(a.path.field is schema.version for a in actions):
+        if action.path._field is not None and action.path._field.unique:
+            raise InvalidCondition(
+                f"{action.path}: a Unique field changes only through save, which moves its "
+                "guard item with it"
+            )
+    touches_version = any(a.path._field is schema.version for a in actions)
+    checks: list[Condition | None] = [_user_condition(condition)]
+    if obj is not None:
+        if touches_version:
+            raise InvalidCondition(
+                f"{schema.name}: update(obj) checks and increments the Version field itself; "
+                "leave it out of the actions"
+            )
+        checks.append(Path.exists(schema.paths[schema.hash_key.name]))
+        version_cond, bump = _version_parts(schema, obj)
+        if bump is not None:
+            checks.append(version_cond)
+            actions.append(Action("SET", schema.paths[bump[0].name], _Value({"N": str(bump[1])})))
+    elif schema.version is not None and not touches_version:
         path = schema.paths[schema.version.name]
         actions.append(
             Action("SET", path, Arithmetic(_IfMissingZero(path), "+", _Value({"N": "1"})))
@@ -349,14 +479,14 @@ def plan_update(
         "Key": wire_key,
         "UpdateExpression": render_actions(actions, r),
     }
-    cond = _user_condition(condition)
+    cond = all_of(checks)
     if cond is not None:
         _add_condition(request, cond, r)
     r.into(request)
     idempotent = cond is None and all(
         a.kind == "REMOVE" or (a.kind == "SET" and isinstance(a.value, _Value)) for a in actions
     )
-    return WritePlan(request, idempotent, lambda: None, None)
+    return WritePlan(request, idempotent, lambda: None, obj)
 
 
 class _IfMissingZero(_Value):
@@ -368,5 +498,5 @@ class _IfMissingZero(_Value):
         super().__init__({"N": "0"})
         self.path = path
 
-    def render(self, r: Renderer) -> str:
+    def _render(self, r: Renderer) -> str:
         return f"if_not_exists({r.path(self.path)}, {r.value(self.wire)})"

@@ -4,12 +4,15 @@ Both split work into DynamoDB's request limits (100 keys / 25 writes), send requ
 concurrently with a bound, and resend unprocessed keys or items under the engine's
 `RetryPolicy`. Every entry ends in exactly one account: done, not done (`BatchIncomplete.objects`)
 or, for writes whose request may have reached DynamoDB before the connection failed, unknown
-(`BatchIncomplete.unknown`).
+(`BatchIncomplete.unknown`). `engine.batch(progress=fn)` calls `fn(BatchProgress(...))` as each
+request's entries are settled.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -18,13 +21,15 @@ from ._calls import CallInfo
 from ._concurrency import run_bounded
 from ._context import Context
 from ._writes import check_size, set_state
-from .errors import BatchIncomplete, DynamoError, MissingObjects, OutcomeUnknown
+from .errors import BatchIncomplete, DynamoError, InvalidItem, MissingObjects, OutcomeUnknown
 from .schema import ItemState, ModelSchema
 
 if TYPE_CHECKING:
     from .model import Model
 
-__all__ = ["Batch", "load_objects"]
+__all__ = ["Batch", "BatchProgress", "load_objects"]
+
+log = logging.getLogger("adyn.batch")
 
 Wire = dict[str, Any]
 Identity = tuple[str, tuple[Any, ...]]
@@ -157,6 +162,22 @@ class _Op:
         self.schema, self.size = schema, size
 
 
+@dataclass(frozen=True)
+class BatchProgress:
+    """How far a batch is, as its `progress=` callback sees it after each request.
+
+    `written`: puts and deletes done so far; `failed`: those given up (not done); `unknown`:
+    those that may or may not have been applied; `total`: every write handed to DynamoDB so far
+    (the block's exit and each `flush()` add the writes queued since). Once a flush returns,
+    `written + failed + unknown == total`.
+    """
+
+    written: int
+    failed: int
+    unknown: int
+    total: int
+
+
 class Batch:
     """Collects full-item puts and deletes and writes them with BatchWriteItem on exit.
 
@@ -166,17 +187,24 @@ class Batch:
     (`.objects`) and what may or may not have been (`.unknown`); everything else was written
     once. Operations on the same key run in the order they were added.
     An exception inside the block sends nothing that was not already sent by `await flush()`.
+    `progress`: called with a `BatchProgress` as each request's entries are settled (an
+    exception in it is logged and never stops the batch).
     """
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(
+        self, ctx: Context, progress: Callable[[BatchProgress], object] | None = None
+    ) -> None:
         self._ctx = ctx
         self._ops: list[_Op] = []
         self._flushed: list[Any] = []
+        self._progress = progress
+        self._counts = [0, 0, 0, 0]  # written, failed, unknown, total
 
     def save(self, *objs: Model) -> None:
         """Queue a full put of each object (no condition; replaces the whole item)."""
         for obj in objs:
             schema, table = self._ctx.bound(type(obj))
+            _refuse_unique(schema, obj, "save")
             item = schema.encode_item(obj)
             check_size(schema, item, obj)
             ident = identity(table, {n: item[n] for n in _key_names(schema)})
@@ -186,6 +214,7 @@ class Batch:
         """Queue a delete of each object's item (by key)."""
         for obj in objs:
             schema, table = self._ctx.bound(type(obj))
+            _refuse_unique(schema, obj, "delete")
             key = schema.key_of(obj)
             self._ops.append(
                 _Op(table, identity(table, key), {"DeleteRequest": {"Key": key}}, obj, schema, 0)
@@ -219,6 +248,7 @@ class Batch:
         ops, self._ops = self._ops, []
         if not ops:
             return
+        self._counts[3] += len(ops)
         # Writes to the same key go in successive rounds so their order holds and no request
         # carries one key twice (DynamoDB refuses that).
         rounds: list[list[_Op]] = []
@@ -274,11 +304,11 @@ class Batch:
                 except OutcomeUnknown as exc:
                     outcome.errors.append(exc)
                     outcome.unknown.extend(pending)
+                    self._report(unknown=len(pending))
                     return
                 except DynamoError as exc:  # nothing of this request was applied
                     outcome.errors.append(exc)
-                    for op in pending:
-                        (outcome.unknown if id(op) in uncertain else outcome.failed).append(op)
+                    self._give_up(pending, uncertain, outcome)
                     return
                 if info.maybe_applied:
                     uncertain.update(id(op) for op in pending)
@@ -288,13 +318,43 @@ class Batch:
                         unprocessed = by_ident.get(_entry_identity(table, entry, pending))
                         if unprocessed is not None:
                             left.append(unprocessed)
+                self._report(written=len(pending) - len(left))
                 pending = left
                 if pending and not await attempts.next():
-                    for op in pending:
-                        (outcome.unknown if id(op) in uncertain else outcome.failed).append(op)
+                    self._give_up(pending, uncertain, outcome)
                     return
 
         await run_bounded(chunks, write_chunk, max(1, ctx.limit // 2))
+
+    def _give_up(self, pending: list[_Op], uncertain: set[int], outcome: _Outcome) -> None:
+        unknown = [op for op in pending if id(op) in uncertain]
+        failed = [op for op in pending if id(op) not in uncertain]
+        outcome.unknown.extend(unknown)
+        outcome.failed.extend(failed)
+        self._report(failed=len(failed), unknown=len(unknown))
+
+    def _report(self, written: int = 0, failed: int = 0, unknown: int = 0) -> None:
+        counts = self._counts
+        counts[0] += written
+        counts[1] += failed
+        counts[2] += unknown
+        if self._progress is None or not (written or failed or unknown):
+            return
+        try:
+            self._progress(BatchProgress(*counts))
+        except Exception:
+            log.exception("the batch's progress callback failed (the batch goes on)")
+
+
+def _refuse_unique(schema: ModelSchema, obj: Any, what: str) -> None:
+    if schema.unique:
+        raise InvalidItem(
+            schema.name,
+            schema.unique[0].name,
+            f"a batch cannot {what} an object with Unique fields: their guard items need a "
+            f"conditional write in the same transaction; use engine.{what} or a transaction",
+            obj,
+        )
 
 
 class _Outcome:

@@ -17,13 +17,15 @@ import types
 import typing
 import uuid
 from collections.abc import Callable, Mapping
-from decimal import Context, Decimal
-from typing import Any, Literal, Union, get_args, get_origin
+from decimal import Context, Decimal, InvalidOperation
+from typing import Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel
+from pydantic import BaseModel, GetCoreSchemaHandler
+from pydantic.errors import PydanticSchemaGenerationError
 from pydantic.fields import FieldInfo
+from pydantic_core import core_schema
 
-__all__ = ["Codec", "CodecError", "Timestamp", "compile_codec"]
+__all__ = ["Codec", "CodecError", "DynamoType", "FieldCodec", "Timestamp", "compile_codec"]
 
 Wire = dict[str, Any]
 
@@ -46,8 +48,83 @@ class Timestamp:
         return "Timestamp()"
 
 
-class Codec:
-    """Encodes one Python type to a DynamoDB attribute value and back.
+T = TypeVar("T")
+
+DynamoType = Literal["S", "N", "B", "BOOL", "L", "M", "SS", "NS", "BS"]
+DYNAMO_TYPES: tuple[str, ...] = get_args(DynamoType)
+
+_FORMS = {
+    "S": "a str",
+    "N": "an int, a Decimal or a str holding a number",
+    "B": "bytes",
+    "BOOL": "a bool",
+    "L": "a list",
+    "M": "a dict with str keys",
+    "SS": "a set of str",
+    "NS": "a set of numbers (int, Decimal or str)",
+    "BS": "a set of bytes",
+}
+
+
+class Codec(Generic[T]):
+    """Stores a custom type as a DynamoDB type: `Annotated[Money, Codec("S", encode=str,
+    decode=Money.parse)]`.
+
+    `dynamo_type` is the DynamoDB type tag: "S", "N", "B", "BOOL", "L", "M", "SS", "NS" or "BS".
+    `encode` turns a value into the Python form of that type: a `str` for "S"; an `int`, a
+    `Decimal` or a `str` holding a number for "N"; `bytes` for "B"; a `bool`; a `list` or a `dict`
+    of plain values for "L" and "M"; a set of `str`, of numbers or of `bytes` for "SS", "NS" and
+    "BS". `decode` is the inverse; it receives numbers as `int` when they are integral, else as
+    `Decimal`. A field with a codec can be a key (S, N or B), and takes part in conditions (a
+    condition's value goes through `encode`), queries and streams.
+
+    For a type pydantic does not know, a model accepts instances of the type, or the stored form
+    (which `decode` turns into one), and serializes to JSON through `encode`.
+    """
+
+    __slots__ = ("decode", "dynamo_type", "encode")
+
+    def __init__(
+        self,
+        dynamo_type: DynamoType,
+        *,
+        encode: Callable[[T], Any],
+        decode: Callable[[Any], T],
+    ) -> None:
+        self.dynamo_type = dynamo_type
+        self.encode = encode
+        self.decode = decode
+
+    def __repr__(self) -> str:
+        return f"Codec({self.dynamo_type!r})"
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        try:
+            return handler(source)
+        except PydanticSchemaGenerationError:
+            pass
+        decode, form = self.decode, _FORM_CHECKS.get(self.dynamo_type)
+
+        def validate(value: Any) -> Any:
+            if isinstance(source, type) and isinstance(value, source):
+                return value
+            if form is not None and form(value):
+                return decode(value)
+            raise ValueError(f"expected {getattr(source, '__name__', source)}")
+
+        return core_schema.no_info_plain_validator_function(
+            validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                self.encode, when_used="json"
+            ),
+        )
+
+
+class FieldCodec:
+    """Encodes one Python type to a DynamoDB attribute value and back (compiled per field;
+    users declare custom types with `Codec`).
 
     `wire_type` is the DynamoDB type tag ("S", "N", "B", "BOOL", "L", "M", "SS", "NS", "BS") or
     "" for codecs whose tag depends on the value. `element` is the codec of a set's, list's or
@@ -56,7 +133,16 @@ class Codec:
     names of `INLINE_NAMES`; generated item decoders paste it in (see `_decoder.py`).
     """
 
-    __slots__ = ("decode", "element", "encode", "fields", "inline", "python_type", "wire_type")
+    __slots__ = (
+        "custom",
+        "decode",
+        "element",
+        "encode",
+        "fields",
+        "inline",
+        "python_type",
+        "wire_type",
+    )
 
     def __init__(
         self,
@@ -64,11 +150,13 @@ class Codec:
         encode: Callable[[Any], Wire | None],
         decode: Callable[[Wire], Any],
         python_type: Any,
-        element: Codec | None = None,
-        fields: Mapping[str, tuple[str, Codec]] | None = None,
+        element: FieldCodec | None = None,
+        fields: Mapping[str, tuple[str, FieldCodec]] | None = None,
         inline: str | None = None,
+        custom: Codec[Any] | None = None,
     ) -> None:
         self.wire_type = wire_type
+        self.custom = custom  # the user's `Codec` marker this codec applies, if any
         self.inline = inline
         self.encode = encode
         self.decode = decode
@@ -78,7 +166,7 @@ class Codec:
         self.fields = fields
 
     def __repr__(self) -> str:
-        return f"Codec({self.wire_type or 'dynamic'}, {self.python_type!r})"
+        return f"FieldCodec({self.wire_type or 'dynamic'}, {self.python_type!r})"
 
 
 # ---------------------------------------------------------------- numbers
@@ -144,12 +232,38 @@ def b64_text(value: bytes | bytearray | memoryview) -> str:
     return binascii.b2a_base64(value, newline=False).decode("ascii")
 
 
+def check_text(value: str) -> str:
+    """`value`, or CodecError if it cannot be sent as UTF-8 (a lone surrogate)."""
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            raise CodecError(
+                f"{value[:40]!r} holds a lone surrogate (at {exc.start}); DynamoDB text is UTF-8"
+            ) from None
+    return value
+
+
 def _enc_str(value: Any) -> Wire:
     if type(value) is not str:
         if isinstance(value, str) and not isinstance(value, enum.Enum):
-            return {"S": str(value)}
+            return {"S": check_text(str(value))}
         raise CodecError(f"expected str, got {type(value).__name__} {value!r}")
+    if not value.isascii():
+        check_text(value)
     return {"S": value}
+
+
+def _enc_int(value: Any) -> Wire:
+    # pydantic does not validate assignments: a float set on an int field after construction
+    # would be stored and then make the item unreadable as the model
+    if type(value) is int:
+        if -_INT_FAST < value < _INT_FAST:
+            return {"N": str(value)}
+        return {"N": number_text(value)}
+    if isinstance(value, int) and not isinstance(value, bool):
+        return {"N": number_text(int(value))}
+    raise CodecError(f"expected int, got {type(value).__name__} {value!r}")
 
 
 def _enc_bool(value: Any) -> Wire:
@@ -208,8 +322,8 @@ def _enc_date(value: Any) -> Wire:
 
 def _scalar(
     wire_type: str, python_type: Any, encode: Any, decode: Any, inline: str | None = None
-) -> Codec:
-    return Codec(wire_type, encode, decode, python_type, inline=inline)
+) -> FieldCodec:
+    return FieldCodec(wire_type, encode, decode, python_type, inline=inline)
 
 
 # What an `inline` expression may call. An inline expression must give the codec's own result or
@@ -229,7 +343,7 @@ UUID_ = _scalar("S", uuid.UUID, _enc_uuid, lambda av: uuid.UUID(av["S"]), "UUID(
 DATETIME = _scalar("S", dt.datetime, _enc_datetime, _dec_datetime, "_dec_datetime(@)")
 TIMESTAMP = _scalar("N", dt.datetime, _enc_timestamp, _dec_timestamp)
 DATE = _scalar("S", dt.date, _enc_date, lambda av: dt.date.fromisoformat(av["S"]))
-INT = _scalar("N", int, lambda v: {"N": number_text(v)}, _decode_int, "int(@['N'])")
+INT = _scalar("N", int, _enc_int, _decode_int, "int(@['N'])")
 FLOAT = _scalar(
     "N", float, lambda v: {"N": number_text(v)}, lambda av: float(av["N"]), "float(@['N'])"
 )
@@ -245,7 +359,7 @@ def _fresh_name() -> str:
     return f"x{next(_inline_names)}"
 
 
-def _number_for(annotation: Any) -> Codec:
+def _number_for(annotation: Any) -> FieldCodec:
     if annotation is int:
         return INT
     if annotation is float:
@@ -256,7 +370,7 @@ def _number_for(annotation: Any) -> Codec:
 # ---------------------------------------------------------------- enums and literals
 
 
-def _enum_codec(annotation: type[enum.Enum]) -> Codec:
+def _enum_codec(annotation: type[enum.Enum]) -> FieldCodec:
     values = [m.value for m in annotation]
     if all(isinstance(v, str) for v in values):
         wire = "S"
@@ -284,10 +398,10 @@ def _enum_codec(annotation: type[enum.Enum]) -> Codec:
         def decode(av: Wire) -> Any:
             return annotation(int(av["N"]))
 
-    return Codec(wire, encode, decode, annotation)
+    return FieldCodec(wire, encode, decode, annotation)
 
 
-def _literal_codec(annotation: Any) -> Codec:
+def _literal_codec(annotation: Any) -> FieldCodec:
     options = get_args(annotation)
     if all(isinstance(o, str) for o in options):
         allowed = frozenset(options)
@@ -297,23 +411,23 @@ def _literal_codec(annotation: Any) -> Codec:
                 raise CodecError(f"{value!r} is not one of {sorted(allowed)}")
             return {"S": value}
 
-        return Codec("S", encode, lambda av: av["S"], annotation)
+        return FieldCodec("S", encode, lambda av: av["S"], annotation)
     if all(isinstance(o, int) and not isinstance(o, bool) for o in options):
         allowed_n = frozenset(options)
 
         def encode_n(value: Any) -> Wire:
-            if value not in allowed_n:
+            if isinstance(value, bool) or value not in allowed_n:
                 raise CodecError(f"{value!r} is not one of {sorted(allowed_n)}")
             return {"N": str(value)}
 
-        return Codec("N", encode_n, _decode_int, annotation)
+        return FieldCodec("N", encode_n, _decode_int, annotation)
     raise TypeError(f"Literal {options!r} must be all str or all int")
 
 
 # ---------------------------------------------------------------- collections
 
 
-def _set_codec(element: Codec, annotation: Any, frozen: bool) -> Codec:
+def _set_codec(element: FieldCodec, annotation: Any, frozen: bool) -> FieldCodec:
     if element.wire_type not in ("S", "N", "B"):
         raise TypeError("sets hold only str, numbers or bytes (SS, NS, BS)")
     tag = element.wire_type + "S"
@@ -348,10 +462,10 @@ def _set_codec(element: Codec, annotation: Any, frozen: bool) -> Codec:
     elif element is INT:
         x = _fresh_name()
         inline = f"{make.__name__}(int({x}) for {x} in @['{tag}'])"
-    return Codec(tag, encode, decode, annotation, element=element, inline=inline)
+    return FieldCodec(tag, encode, decode, annotation, element=element, inline=inline)
 
 
-def _list_codec(element: Codec, annotation: Any, as_tuple: bool) -> Codec:
+def _list_codec(element: FieldCodec, annotation: Any, as_tuple: bool) -> FieldCodec:
     enc = _nullable_member(element)
     dec = element.decode
 
@@ -370,10 +484,10 @@ def _list_codec(element: Codec, annotation: Any, as_tuple: bool) -> Codec:
         inline = f"[{element.inline.replace('@', x)} for {x} in @['L']]"
         if as_tuple:
             inline = f"tuple({inline})"
-    return Codec("L", encode, decode, annotation, element=element, inline=inline)
+    return FieldCodec("L", encode, decode, annotation, element=element, inline=inline)
 
 
-def _dict_codec(element: Codec, annotation: Any) -> Codec:
+def _dict_codec(element: FieldCodec, annotation: Any) -> FieldCodec:
     enc = _nullable_member(element)
     dec = element.decode
 
@@ -393,7 +507,7 @@ def _dict_codec(element: Codec, annotation: Any) -> Codec:
     if element.inline is not None:
         k, x = _fresh_name(), _fresh_name()
         inline = f"{{{k}: {element.inline.replace('@', x)} for {k}, {x} in @['M'].items()}}"
-    return Codec("M", encode, decode, annotation, element=element, inline=inline)
+    return FieldCodec("M", encode, decode, annotation, element=element, inline=inline)
 
 
 def _check_map_key(key: Any) -> None:
@@ -401,9 +515,10 @@ def _check_map_key(key: Any) -> None:
         raise CodecError(f"map keys must be str, got {type(key).__name__} {key!r}")
     if not key:
         raise CodecError("map keys cannot be empty (DynamoDB attribute names need a character)")
+    check_text(key)
 
 
-def _nullable_member(element: Codec) -> Callable[[Any], Wire]:
+def _nullable_member(element: FieldCodec) -> Callable[[Any], Wire]:
     enc = element.encode
 
     def encode(value: Any) -> Wire:
@@ -416,17 +531,17 @@ def _nullable_member(element: Codec) -> Callable[[Any], Wire]:
     return encode
 
 
-def model_codec(model: type[BaseModel], seen: dict[Any, Codec] | None = None) -> Codec:
+def model_codec(model: type[BaseModel], seen: dict[Any, FieldCodec] | None = None) -> FieldCodec:
     """A codec storing a plain pydantic model as a map of its fields (aliases as names)."""
     from ._decoder import compile_values_decoder  # _decoder builds on this module
 
     seen = {} if seen is None else seen
     if model in seen:
         return seen[model]
-    fields: dict[str, tuple[str, Codec]] = {}
+    fields: dict[str, tuple[str, FieldCodec]] = {}
     # A recursive model meets this codec before it is complete: what captures its functions
     # now gets ones that call through to the final functions, set at the end.
-    codec = Codec(
+    codec = FieldCodec(
         "M", lambda value: codec.encode(value), lambda av: codec.decode(av), model, fields=fields
     )
     seen[model] = codec
@@ -474,7 +589,7 @@ def model_codec(model: type[BaseModel], seen: dict[Any, Codec] | None = None) ->
 
 
 def constructor(
-    model: type[BaseModel], fields: Mapping[str, tuple[str, Codec]]
+    model: type[BaseModel], fields: Mapping[str, tuple[str, FieldCodec]]
 ) -> Callable[[dict[str, Any]], Any]:
     """Build objects of a plain pydantic model from decoded values, without re-validation.
 
@@ -510,7 +625,7 @@ def constructor(
 _IMMUTABLE = (str, int, float, bool, bytes, frozenset, tuple, type(None), dt.date)
 
 
-def missing_factory(info: FieldInfo, codec: Codec) -> Callable[[], Any] | None:
+def missing_factory(info: FieldInfo, codec: FieldCodec) -> Callable[[], Any] | None:
     """The value of a field its stored item lacks: its default, or an empty set; else None."""
     if info.default_factory is not None:
         factory = info.default_factory
@@ -521,6 +636,9 @@ def missing_factory(info: FieldInfo, codec: Codec) -> Callable[[], Any] | None:
             return lambda: default
         return lambda: copy.deepcopy(default)
     if codec.wire_type in ("SS", "NS", "BS"):
+        if codec.custom is not None:
+            empty = codec.custom.decode
+            return lambda: empty(set())
         return frozenset if get_origin(codec.python_type) is frozenset else set
     return None
 
@@ -534,7 +652,7 @@ def _dynamic_encode(value: Any) -> Wire | None:
     if isinstance(value, bool):
         return {"BOOL": value}
     if isinstance(value, str):
-        return {"S": value.value if isinstance(value, enum.Enum) else value}
+        return {"S": check_text(value.value if isinstance(value, enum.Enum) else value)}
     if isinstance(value, int | float | Decimal):
         return {"N": number_text(value)}
     if isinstance(value, bytes | bytearray | memoryview):
@@ -601,11 +719,11 @@ def _dynamic_decode(av: Wire) -> Any:
     raise CodecError(f"unknown DynamoDB type {tag}")
 
 
-DYNAMIC = Codec("", _dynamic_encode, _dynamic_decode, Any, element=None)
+DYNAMIC = FieldCodec("", _dynamic_encode, _dynamic_decode, Any, element=None)
 
 
-def _union_codec(members: list[Codec], annotation: Any) -> Codec:
-    by_tag: dict[str, Codec] = {}
+def _union_codec(members: list[FieldCodec], annotation: Any) -> FieldCodec:
+    by_tag: dict[str, FieldCodec] = {}
     for m in members:
         by_tag.setdefault(m.wire_type or "*", m)
 
@@ -627,7 +745,133 @@ def _union_codec(members: list[Codec], annotation: Any) -> Codec:
 
     tags = {m.wire_type for m in members}
     wire_type = tags.pop() if len(tags) == 1 else ""
-    return Codec(wire_type, encode, decode, annotation)
+    return FieldCodec(wire_type, encode, decode, annotation)
+
+
+# ---------------------------------------------------------------- custom types (Codec)
+
+
+def _form_number(value: Any) -> str:
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return number_text(value)
+    if isinstance(value, str):
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise CodecError(f"{value!r} is not a number") from None
+        return number_text(number)
+    raise _WrongForm
+
+
+class _WrongForm(Exception):
+    """A codec's `encode` returned something that is not the form of its DynamoDB type."""
+
+
+def _form_set(tag: str, member: Callable[[Any], Any]) -> Callable[[Any], Wire | None]:
+    def encode(value: Any) -> Wire | None:
+        if not isinstance(value, set | frozenset):
+            raise _WrongForm
+        if not value:
+            return None  # DynamoDB cannot store an empty set: the attribute is absent
+        return {tag: [member(v) for v in value]}
+
+    return encode
+
+
+def _form_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _WrongForm
+    return check_text(str(value))
+
+
+def _form_bytes(value: Any) -> str:
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise _WrongForm
+    return b64_text(value)
+
+
+def _form_bool(value: Any) -> Wire:
+    if value is True or value is False:
+        return {"BOOL": value}
+    raise _WrongForm
+
+
+def _form_list(value: Any) -> Wire | None:
+    if not isinstance(value, list | tuple):
+        raise _WrongForm
+    return _dynamic_encode(list(value))
+
+
+def _form_map(value: Any) -> Wire | None:
+    if not isinstance(value, Mapping):
+        raise _WrongForm
+    return _dynamic_encode(value)
+
+
+# DynamoDB type -> (the Python form as a wire value, the wire value as the Python form)
+_FORMS_CODED: dict[str, tuple[Callable[[Any], Wire | None], Callable[[Wire], Any]]] = {
+    "S": (lambda v: {"S": _form_text(v)}, lambda av: av["S"]),
+    "N": (lambda v: {"N": _form_number(v)}, lambda av: _dynamic_number(av["N"])),
+    "B": (lambda v: {"B": _form_bytes(v)}, lambda av: _b64(av["B"])),
+    "BOOL": (_form_bool, lambda av: av["BOOL"]),
+    "L": (_form_list, lambda av: [_dynamic_decode(v) for v in av["L"]]),
+    "M": (_form_map, lambda av: {k: _dynamic_decode(v) for k, v in av["M"].items()}),
+    "SS": (_form_set("SS", _form_text), lambda av: set(av["SS"])),
+    "NS": (_form_set("NS", _form_number), lambda av: {_dynamic_number(v) for v in av["NS"]}),
+    "BS": (_form_set("BS", _form_bytes), lambda av: {_b64(v) for v in av["BS"]}),
+}
+
+# What a model accepts as "the stored form" of a type pydantic does not know (see Codec).
+_FORM_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "S": lambda v: isinstance(v, str),
+    "N": lambda v: isinstance(v, int | Decimal) and not isinstance(v, bool),
+    "B": lambda v: isinstance(v, bytes),
+    "BOOL": lambda v: isinstance(v, bool),
+    "L": lambda v: isinstance(v, list),
+    "M": lambda v: isinstance(v, dict),
+    "SS": lambda v: isinstance(v, set | frozenset),
+    "NS": lambda v: isinstance(v, set | frozenset),
+    "BS": lambda v: isinstance(v, set | frozenset),
+}
+
+
+def _custom_codec(marker: Codec[Any], annotation: Any) -> FieldCodec:
+    tag = marker.dynamo_type
+    if tag not in _FORMS_CODED:
+        raise TypeError(
+            f"Codec({tag!r}): {tag!r} is not a DynamoDB type; use one of {', '.join(DYNAMO_TYPES)}"
+        )
+    if not callable(marker.encode) or not callable(marker.decode):
+        raise TypeError(f"Codec({tag!r}) needs callables for encode= and decode=")
+    user_encode, user_decode = marker.encode, marker.decode
+    to_wire, from_wire = _FORMS_CODED[tag]
+
+    def encode(value: Any) -> Wire | None:
+        try:
+            form = user_encode(value)
+        except Exception as exc:
+            raise CodecError(
+                f"Codec({tag!r}) encode raised {type(exc).__name__}: {exc} (value {value!r})"
+            ) from None
+        try:
+            return to_wire(form)
+        except _WrongForm:
+            raise CodecError(
+                f"Codec({tag!r}) encode returned {type(form).__name__} {form!r} for {value!r};"
+                f" a {tag} attribute needs {_FORMS[tag]}"
+            ) from None
+
+    def decode(av: Wire) -> Any:
+        form = from_wire(av)  # KeyError: the stored attribute has another type
+        try:
+            return user_decode(form)
+        except Exception as exc:
+            raise CodecError(
+                f"Codec({tag!r}) decode raised {type(exc).__name__}: {exc} (stored {form!r})"
+            ) from None
+
+    element = {"SS": STR, "NS": DECIMAL, "BS": BYTES, "L": DYNAMIC, "M": DYNAMIC}.get(tag)
+    return FieldCodec(tag, encode, decode, annotation, element=element, custom=marker)
 
 
 # ---------------------------------------------------------------- compile
@@ -657,12 +901,19 @@ def unwrap_optional(annotation: Any) -> tuple[Any, bool, list[Any]]:
 
 
 def compile_codec(
-    annotation: Any, metadata: list[Any] | None = None, seen: dict[Any, Codec] | None = None
-) -> Codec:
+    annotation: Any, metadata: list[Any] | None = None, seen: dict[Any, FieldCodec] | None = None
+) -> FieldCodec:
     """Compile the codec for a field type; TypeError says why a type cannot be stored."""
     found: list[Any] = list(metadata or [])
     inner, _nullable, extra = unwrap_optional(annotation)
     found.extend(extra)
+    customs = [m for m in found if isinstance(m, Codec)]
+    if customs:
+        if len(customs) > 1:
+            raise TypeError(f"a field takes one Codec, not {len(customs)}")
+        if any(isinstance(m, Timestamp) for m in found):
+            raise TypeError("Timestamp() and Codec() cannot mark the same field")
+        return _custom_codec(customs[0], inner)
     if any(isinstance(m, Timestamp) for m in found):
         if inner is not dt.datetime:
             raise TypeError("Timestamp() marks a datetime field")
@@ -670,7 +921,7 @@ def compile_codec(
     return _codec_for(inner, seen if seen is not None else {})
 
 
-def _codec_for(annotation: Any, seen: dict[Any, Codec]) -> Codec:
+def _codec_for(annotation: Any, seen: dict[Any, FieldCodec]) -> FieldCodec:
     if annotation is Any or annotation is object:
         return DYNAMIC
     origin = get_origin(annotation)

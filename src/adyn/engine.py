@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
@@ -13,8 +13,9 @@ from ._calls import Caller
 from ._concurrency import run_bounded
 from ._context import Context
 from ._http import HTTPTransport
-from ._writes import WritePlan, plan_delete, plan_save, plan_update
-from .batch import Batch, load_objects
+from ._unique import is_guard
+from ._writes import WritePlan, plan_delete, plan_save, plan_update, unique_known
+from .batch import Batch, fill, load_objects
 from .errors import (
     ConditionalCheckFailedError,
     ConstraintViolation,
@@ -23,17 +24,21 @@ from .errors import (
     NotBound,
 )
 from .events import CallEvent, ConsumedCapacity
-from .expressions import Action, Condition
+from .expressions import Action, Condition, Renderer, render_projection
 from .model import Model, _Index
 from .query import Query, Scan
 from .retry import RetryPolicy
-from .schema import ModelSchema, schema_of
-from .transactions import ReadTransaction, WriteTransaction
+from .schema import FieldSpec, ModelSchema, schema_of
+from .transactions import ReadTransaction, WriteTransaction, write_with_guards
 from .transport import Transport
 
 if TYPE_CHECKING:
+    from os import PathLike
+
     from aiobotocore.session import AioSession
 
+    from .backfill import BackfillProgress, BackfillReport
+    from .batch import BatchProgress
     from .stream import Clock, Pacing, Stream
 
 __all__ = ["Engine"]
@@ -289,24 +294,62 @@ class Engine:
 
         async def one(entry: tuple[ModelSchema, WritePlan]) -> None:
             schema, plan = entry
-            await self._send_write("UpdateItem", plan, schema)
+            if plan.guards:  # Unique fields: the item and its guards in one transaction
+                await write_with_guards(self._ctx, "Update", plan, schema)
+            else:
+                await self._send_write("UpdateItem", plan, schema)
 
         await run_bounded(plans, one, self.max_connections)
 
     async def delete(
         self, *objs: Model, condition: Condition | bool | None = None, atomic: bool = False
     ) -> None:
-        """Delete the items of objects (by key); several are sent concurrently."""
-        plans = []
+        """Delete the items of objects (by key); several are sent concurrently.
+
+        An object with `Unique()` fields also deletes their guard items, in one transaction;
+        when the object did not read those fields, their stored values are read first.
+        """
+        plans: list[tuple[ModelSchema, str, Model, WritePlan | None]] = []
         for obj in objs:
             schema, table = self._bound(_model_of(obj, "delete"))
-            plans.append((schema, plan_delete(schema, table, obj, condition, atomic)))
+            if schema.unique and unique_known(schema, obj) is None:
+                schema.key_of(obj)  # a bad key is refused before anything is sent
+                plans.append((schema, table, obj, None))
+            else:
+                plans.append(
+                    (schema, table, obj, plan_delete(schema, table, obj, condition, atomic))
+                )
 
-        async def one(entry: tuple[ModelSchema, WritePlan]) -> None:
-            schema, plan = entry
-            await self._send_write("DeleteItem", plan, schema)
+        async def one(entry: tuple[ModelSchema, str, Model, WritePlan | None]) -> None:
+            schema, table, obj, plan = entry
+            if plan is None:
+                known = await self._stored_unique(schema, table, obj)
+                plan = plan_delete(schema, table, obj, condition, atomic, known)
+            if plan.guards:
+                await write_with_guards(self._ctx, "Delete", plan, schema)
+            else:
+                await self._send_write("DeleteItem", plan, schema)
 
         await run_bounded(plans, one, self.max_connections)
+
+    async def _stored_unique(
+        self, schema: ModelSchema, table: str, obj: Model
+    ) -> list[tuple[FieldSpec, Wire | None]]:
+        """The stored values of an item's Unique fields (a consistent read of them only)."""
+        r = Renderer()
+        request: Wire = {
+            "TableName": table,
+            "Key": schema.key_of(obj),
+            "ConsistentRead": True,
+            "ProjectionExpression": render_projection(
+                [schema.paths[s.name] for s in schema.unique], r
+            ),
+        }
+        response = await self._caller.call(
+            "GetItem", r.into(request), model=schema.model, table=table
+        )
+        item = response.get("Item") or {}
+        return [(s, item.get(s.wire)) for s in schema.unique]
 
     async def get(self, model: type[M], *, consistent: bool = False, **key: Any) -> M | None:
         """The object stored under a key, or None: `await engine.get(Post, forum=..., id=...)`."""
@@ -316,25 +359,67 @@ class Engine:
             request["ConsistentRead"] = True
         response = await self._caller.call("GetItem", request, model=schema.model, table=table)
         item = response.get("Item")
-        if item is None:
+        if item is None or is_guard(item):  # a guard of a Unique field is no object
             return None
         obj: M = schema.decode_item(item)
         return obj
 
+    @overload
     async def update(
         self,
-        model: type[M],
+        target: M,
+        key: None = None,
+        actions: Sequence[Action] = (),
+        condition: Condition | bool | None = None,
+    ) -> M: ...
+
+    @overload
+    async def update(
+        self,
+        target: type[M],
         key: dict[str, Any],
         actions: Sequence[Action],
         condition: Condition | bool | None = None,
-    ) -> M:
-        """Apply update actions to one item and return the item as it is afterwards."""
-        schema, table = self._bound(model)
-        plan = plan_update(schema, table, key, actions, condition)
+    ) -> M: ...
+
+    async def update(
+        self,
+        target: Any,
+        key: Any = None,
+        actions: Sequence[Action] = (),
+        condition: Condition | bool | None = None,
+    ) -> Any:
+        """Apply update actions to one item and return the item as it is afterwards.
+
+        - `await engine.update(Post, {"forum": f, "id": i}, [Post.views.add(1)])`: by key; a
+          new object of the stored item is returned.
+        - `await engine.update(post, actions=[Post.views.add(1)])`: for a loaded object: the
+          item must exist, a `Version` field is checked and incremented, and `post` is refreshed
+          in place from the stored result and returned.
+        """
+        if isinstance(target, Model):
+            if key is not None:
+                raise InvalidArgument(
+                    "update(obj, ...) takes the key from the object: pass the actions as "
+                    "actions=[...]"
+                )
+            schema, table = self._bound(type(target))
+            plan = plan_update(schema, table, None, actions, condition, obj=target)
+        else:
+            if key is None:
+                raise InvalidArgument(
+                    "update(Model, key, actions) needs the key as a dict of key fields, or pass "
+                    "a loaded object: update(obj, actions=[...])"
+                )
+            schema, table = self._bound(target)
+            plan = plan_update(schema, table, key, actions, condition)
         plan.request["ReturnValues"] = "ALL_NEW"
         response = await self._send_write("UpdateItem", plan, schema)
-        obj: M = schema.decode_item(response.get("Attributes") or {})
-        return obj
+        stored = response.get("Attributes") or {}
+        if isinstance(target, Model):
+            fill(target, schema, stored)
+            return target
+        return schema.decode_item(stored)
 
     async def load(self, *objs: Model, consistent: bool = False) -> None:
         """Fill objects from their stored items by key (BatchGetItem, 100 keys a request).
@@ -383,8 +468,10 @@ class Engine:
         page_size: int | None = None,
         start: str | None = None,
         segments: int | None = None,
+        segment: tuple[int, int] | None = None,
     ) -> Scan[M]:
-        """A lazy scan; `segments=N` runs a parallel scan merged into one iterator."""
+        """A lazy scan; `segments=N` runs a parallel scan merged into one iterator, and
+        `segment=(i, n)` reads only segment `i` of `n` (for `n` processes sharing one scan)."""
         return Scan(
             self._ctx,
             model,
@@ -395,14 +482,52 @@ class Engine:
             page_size=page_size,
             start=start,
             segments=segments,
+            segment=segment,
+        )
+
+    async def backfill(
+        self,
+        model: type[M],
+        fn: Callable[[M], M | Awaitable[M | None] | None],
+        *,
+        segments: int = 8,
+        max_writes_per_second: float | None = None,
+        checkpoint: str | PathLike[str] | None = None,
+        progress: Callable[[BackfillProgress], object] | None = None,
+        segment: tuple[int, int] | None = None,
+    ) -> BackfillReport:
+        """Call `fn(obj)` (sync or async) on every object of a parallel scan and save what it
+        returns (None: leave the object), each save only if the item is unchanged since it was
+        read (a refused save reads the item again and calls `fn` again).
+
+        `max_writes_per_second` caps the rate (it also backs off when DynamoDB throttles);
+        `checkpoint` (a path) makes the run resumable; `segment=(i, n)` runs share `i` of `n`
+        (each of `n` processes runs `segments` of the scan's `n * segments` segments);
+        `progress` receives a `BackfillProgress` as the run goes. Returns a `BackfillReport`.
+        """
+        from ._backfill import run_backfill
+
+        return await run_backfill(
+            self,
+            model,
+            fn,
+            segments=segments,
+            max_writes_per_second=max_writes_per_second,
+            checkpoint=checkpoint,
+            progress=progress,
+            segment=segment,
         )
 
     # ------------------------------------------------------------------ batches, transactions
 
-    def batch(self) -> Batch:
-        """`async with engine.batch() as b: b.save(x); b.delete(y)`: BatchWriteItem."""
+    def batch(self, progress: Callable[[BatchProgress], object] | None = None) -> Batch:
+        """`async with engine.batch() as b: b.save(x); b.delete(y)`: BatchWriteItem.
+
+        `progress`: called with a `BatchProgress` (written, failed, unknown, total) as each
+        request's entries are settled.
+        """
         self._check_open()
-        return Batch(self._ctx)
+        return Batch(self._ctx, progress)
 
     @overload
     def transaction(

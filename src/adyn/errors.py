@@ -8,6 +8,7 @@ AdynError
 ├── InvalidQuery            a query or scan is malformed (raised before sending)
 ├── InvalidCondition        a condition or update action is malformed (raised before sending)
 ├── ConstraintViolation     a condition, `atomic=True` or a `Version` check failed
+│   └── UniqueViolation     another item already holds a value of a `Unique()` field
 ├── MissingObjects          `load` found no item for some objects
 ├── NotFound                `one()` found nothing
 ├── MultipleResults         `one()` found more than one item
@@ -70,6 +71,7 @@ __all__ = [
     "TransactionCanceled",
     "TransactionCanceledError",
     "TrimmedDataAccessError",
+    "UniqueViolation",
 ]
 
 
@@ -89,13 +91,23 @@ class InvalidModel(AdynError):
 
 
 class InvalidItem(AdynError):
-    """An object cannot be stored as it is; raised before anything is sent."""
+    """An object cannot be stored as it is (raised before anything is sent), or a stored item
+    does not fit its model (raised where it is loaded; `.key` is its key)."""
 
-    def __init__(self, model: str, field: str | None, rule: str, obj: Any = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        field: str | None,
+        rule: str,
+        obj: Any = None,
+        *,
+        key: dict[str, Any] | None = None,
+    ) -> None:
         self.model = model
         self.field = field
         self.rule = rule
         self.obj = obj
+        self.key = key
         where = f"{model}.{field}" if field else model
         super().__init__(f"{where}: {rule}")
 
@@ -112,13 +124,39 @@ class ConstraintViolation(AdynError):
     """A write's condition failed (`condition=`, `atomic=True` or a `Version` check).
 
     `.obj` is the object (or key) whose write was refused; `.item` is the stored item, as a
-    model object, when DynamoDB returned it (None when no item was stored).
+    model object, when DynamoDB returned it (None when no item was stored). Reading `.item`
+    raises `InvalidItem` when the stored item does not fit the model.
     """
 
     def __init__(self, message: str, obj: Any = None, item: Any = None) -> None:
         self.obj = obj
-        self.item = item
+        self._item = item
         super().__init__(message)
+
+    @property
+    def item(self) -> Any:
+        """The stored item as a model object, or None."""
+        if isinstance(self._item, InvalidItem):
+            raise self._item
+        return self._item
+
+
+class UniqueViolation(ConstraintViolation):
+    """Another item already holds this value of a `Unique()` field; nothing was written.
+
+    `.model`, `.field` and `.value` name the field and the value; `.obj` is the object whose
+    write was refused.
+    """
+
+    def __init__(self, model: str, field: str, value: Any, obj: Any = None) -> None:
+        self.model = model
+        self.field = field
+        self.value = value
+        super().__init__(
+            f"{model}.{field}: the value {value!r} is already taken by another item "
+            "(the field is Unique)",
+            obj,
+        )
 
 
 class MissingObjects(AdynError):
@@ -150,7 +188,7 @@ class TableMismatch(AdynError):
 class CancellationReason:
     """Why one item of a transaction was cancelled (`code` is None for items that were fine)."""
 
-    __slots__ = ("code", "item", "message", "obj")
+    __slots__ = ("_item", "code", "message", "obj")
 
     def __init__(
         self, code: str | None, message: str | None, obj: Any = None, item: Any = None
@@ -158,7 +196,15 @@ class CancellationReason:
         self.code = code
         self.message = message
         self.obj = obj
-        self.item = item
+        self._item = item
+
+    @property
+    def item(self) -> Any:
+        """The stored item as a model object (None when none came back); raises `InvalidItem`
+        when it does not fit the model."""
+        if isinstance(self._item, InvalidItem):
+            raise self._item
+        return self._item
 
     def __repr__(self) -> str:
         return f"CancellationReason(code={self.code!r}, message={self.message!r})"

@@ -8,11 +8,12 @@ text. Operators are checked against the field's DynamoDB type when the expressio
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from .codecs import DYNAMIC, INT, Codec, CodecError, b64_text
-from .errors import InvalidCondition
+from .codecs import DYNAMIC, INT, CodecError, FieldCodec, b64_text, check_text, number_text
+from .errors import InvalidCondition, InvalidItem
 
 if TYPE_CHECKING:
     from .schema import FieldSpec
@@ -72,7 +73,7 @@ class Renderer:
 
     def path(self, path: Path) -> str:
         parts: list[str] = []
-        for segment in path.segments:
+        for segment in path._segments:
             if isinstance(segment, int):
                 parts.append(f"[{segment}]")
             else:
@@ -96,10 +97,10 @@ class Operand:
 
     __slots__ = ()
 
-    def render(self, r: Renderer) -> str:
+    def _render(self, r: Renderer) -> str:
         raise NotImplementedError
 
-    def paths(self) -> Iterator[Path]:
+    def _paths(self) -> Iterator[Path]:
         return iter(())
 
 
@@ -109,7 +110,7 @@ class _Value(Operand):
     def __init__(self, wire: Wire) -> None:
         self.wire = wire
 
-    def render(self, r: Renderer) -> str:
+    def _render(self, r: Renderer) -> str:
         return r.value(self.wire)
 
     def __repr__(self) -> str:
@@ -122,10 +123,10 @@ class _Size(Operand):
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def render(self, r: Renderer) -> str:
+    def _render(self, r: Renderer) -> str:
         return f"size({r.path(self.path)})"
 
-    def paths(self) -> Iterator[Path]:
+    def _paths(self) -> Iterator[Path]:
         yield self.path
 
     def _cmp(self, op: str, other: Any) -> Condition:
@@ -163,15 +164,15 @@ class Arithmetic(Operand):
     def __init__(self, left: Operand, op: str, right: Operand) -> None:
         self.left, self.op, self.right = left, op, right
 
-    def render(self, r: Renderer) -> str:
-        return f"{self.left.render(r)} {self.op} {self.right.render(r)}"
+    def _render(self, r: Renderer) -> str:
+        return f"{self.left._render(r)} {self.op} {self.right._render(r)}"
 
-    def paths(self) -> Iterator[Path]:
-        yield from self.left.paths()
-        yield from self.right.paths()
+    def _paths(self) -> Iterator[Path]:
+        yield from self.left._paths()
+        yield from self.right._paths()
 
 
-def _encode(codec: Codec, value: Any, where: str) -> Wire:
+def _encode(codec: FieldCodec, value: Any, where: str) -> Wire:
     try:
         wire = codec.encode(value)
     except CodecError as exc:
@@ -181,7 +182,7 @@ def _encode(codec: Codec, value: Any, where: str) -> Wire:
     return wire
 
 
-def _as_operand(value: Any, codec: Codec, where: str) -> Operand:
+def _as_operand(value: Any, codec: FieldCodec, where: str) -> Operand:
     if isinstance(value, Operand):
         return value
     return _Value(_encode(codec, value, where))
@@ -191,33 +192,53 @@ def _as_operand(value: Any, codec: Codec, where: str) -> Operand:
 
 
 class Path(Operand):
-    """An attribute path such as `Post.views`, `Post.address.city` or `Post.history[0]`."""
+    """An attribute path such as `Post.views`, `Post.address.city` or `Post.history[0]`.
 
-    __slots__ = ("codec", "field", "model", "segments")
+    Every field name works as a path, whatever it is called: `Car.info.model`, `Car.info.field`.
+    Where a nested model has a field named like one of the path methods (`size`, `contains`,
+    `set`, ...), attribute access gives the field (`Car.info.size == 3`); the method stays
+    reachable as `Path.size(Car.info)`. `Car.info["size"]` is always the field.
+    """
+
+    __slots__ = ("_codec", "_field", "_model", "_segments")
+
+    def __new__(
+        cls,
+        model: type,
+        field: FieldSpec | None,
+        segments: tuple[str | int, ...],
+        codec: FieldCodec,
+    ) -> Path:
+        klass = _path_class(codec) if cls is Path else cls
+        return object.__new__(klass)
 
     def __init__(
-        self, model: type, field: FieldSpec | None, segments: tuple[str | int, ...], codec: Codec
+        self,
+        model: type,
+        field: FieldSpec | None,
+        segments: tuple[str | int, ...],
+        codec: FieldCodec,
     ) -> None:
-        self.model = model
-        self.field = field  # the model field the path starts at (None for raw paths)
-        self.segments = segments
-        self.codec = codec
+        self._model = model
+        self._field = field  # the model field the path starts at (None for raw paths)
+        self._segments = segments
+        self._codec = codec
 
     def __repr__(self) -> str:
         text = ""
-        for s in self.segments:
+        for s in self._segments:
             text += f"[{s}]" if isinstance(s, int) else (f".{s}" if text else s)
-        return f"{getattr(self.model, '__name__', '?')}.{text}"
+        return f"{getattr(self._model, '__name__', '?')}.{text}"
 
     __str__ = __repr__
 
     def __hash__(self) -> int:
-        return hash((self.model, self.segments))
+        return hash((self._model, self._segments))
 
-    def render(self, r: Renderer) -> str:
+    def _render(self, r: Renderer) -> str:
         return r.path(self)
 
-    def paths(self) -> Iterator[Path]:
+    def _paths(self) -> Iterator[Path]:
         yield self
 
     # navigation ----------------------------------------------------------
@@ -228,11 +249,15 @@ class Path(Operand):
         return self[name]
 
     def __getitem__(self, key: str | int) -> Path:
-        codec = self.codec
+        codec = self._codec
         if isinstance(key, int):
             if codec.wire_type not in ("L", ""):
                 raise InvalidCondition(f"{self} is not a list; [{key}] cannot index it")
-            return Path(self.model, self.field, (*self.segments, key), codec.element or DYNAMIC)
+            return Path(self._model, self._field, (*self._segments, key), codec.element or DYNAMIC)
+        try:
+            check_text(key)
+        except (CodecError, AttributeError, TypeError):
+            raise InvalidCondition(f"{self}: {key!r} cannot name an attribute") from None
         if codec.fields is not None:
             entry = codec.fields.get(key)
             if entry is None:
@@ -243,58 +268,83 @@ class Path(Operand):
                     )
                 entry = wanted
             wire, sub = entry
-            return Path(self.model, self.field, (*self.segments, wire), sub)
+            return Path(self._model, self._field, (*self._segments, wire), sub)
         if codec.wire_type in ("M", ""):
-            return Path(self.model, self.field, (*self.segments, key), codec.element or DYNAMIC)
+            return Path(self._model, self._field, (*self._segments, key), codec.element or DYNAMIC)
         raise InvalidCondition(f"{self} is not a map; {key!r} cannot be looked up in it")
 
     def _check(self, allowed: frozenset[str], what: str) -> None:
-        if self.codec.wire_type not in allowed:
+        if self._codec.wire_type not in allowed:
             raise InvalidCondition(
                 f"{self}: {what} does not apply to a field stored as "
-                f"{self.codec.wire_type} ({self.codec.python_type!r})"
+                f"{self._codec.wire_type} ({self._codec.python_type!r})"
             )
 
     def _value(self, value: Any) -> Operand:
-        return _as_operand(value, self.codec, str(self))
+        """A value to store in the field: exactly the field's type."""
+        return _as_operand(value, self._codec, str(self))
+
+    def _compared(self, value: Any) -> Operand:
+        """A value to compare the field with: an int field compares with any number."""
+        if self._codec is INT and isinstance(value, float | Decimal):
+            try:
+                return _Value({"N": number_text(value)})
+            except CodecError as exc:
+                raise InvalidCondition(f"{self}: {exc}") from None
+        return _as_operand(value, self._codec, str(self))
+
+    def _empty(self, value: Any) -> bool:
+        """True when `value` is an empty value the field stores as no attribute (an empty set;
+        on a set field also `[]` and `{}`)."""
+        if not isinstance(value, set | frozenset | list | tuple | dict) or value:
+            return False
+        if self._codec.wire_type in ("SS", "NS", "BS"):
+            return True
+        try:
+            return self._codec.encode(value) is None
+        except CodecError:
+            return False
 
     # conditions -----------------------------------------------------------
 
     def __eq__(self, other: object) -> Condition:  # type: ignore[override]
-        if other is None:
-            return self.not_exists()
-        return Compare("=", self, self._value(other))
+        if other is None or self._empty(other):
+            return Path.not_exists(self)
+        return Compare("=", self, self._compared(other))
 
     def __ne__(self, other: object) -> Condition:  # type: ignore[override]
-        if other is None:
-            return self.exists()
-        return Compare("<>", self, self._value(other))
+        if other is None or self._empty(other):
+            return Path.exists(self)
+        return Compare("<>", self, self._compared(other))
 
     def __lt__(self, other: Any) -> Condition:
         self._check(_ORDERED, "<")
-        return Compare("<", self, self._value(other))
+        return Compare("<", self, self._compared(other))
 
     def __le__(self, other: Any) -> Condition:
         self._check(_ORDERED, "<=")
-        return Compare("<=", self, self._value(other))
+        return Compare("<=", self, self._compared(other))
 
     def __gt__(self, other: Any) -> Condition:
         self._check(_ORDERED, ">")
-        return Compare(">", self, self._value(other))
+        return Compare(">", self, self._compared(other))
 
     def __ge__(self, other: Any) -> Condition:
         self._check(_ORDERED, ">=")
-        return Compare(">=", self, self._value(other))
+        return Compare(">=", self, self._compared(other))
 
     def between(self, low: Any, high: Any) -> Condition:
         self._check(_ORDERED, "between")
-        return Between(self, self._value(low), self._value(high))
+        return Between(self, self._compared(low), self._compared(high))
 
     def _prefix(self, value: Any) -> Operand:
         # A prefix of a UUID or datetime stored as text is text, not a whole UUID/datetime.
-        if self.codec.wire_type == "S" and isinstance(value, str):
-            return _Value({"S": value})
-        if self.codec.wire_type == "B" and isinstance(value, bytes):
+        if self._codec.wire_type == "S" and isinstance(value, str):
+            try:
+                return _Value({"S": check_text(value)})
+            except CodecError as exc:
+                raise InvalidCondition(f"{self}: {exc}") from None
+        if self._codec.wire_type == "B" and isinstance(value, bytes):
             return _Value({"B": b64_text(value)})
         return self._value(value)
 
@@ -304,14 +354,14 @@ class Path(Operand):
 
     def contains(self, member: Any) -> Condition:
         self._check(_CONTAINS, "contains")
-        codec = self.codec.element if self.codec.wire_type in ("SS", "NS", "BS", "L") else None
+        codec = self._codec.element if self._codec.wire_type in ("SS", "NS", "BS", "L") else None
         if codec is None:
             return Function("contains", self, self._prefix(member))
         operand = _as_operand(member, codec, str(self))
         return Function("contains", self, operand)
 
     def in_(self, values: Iterable[Any]) -> Condition:
-        operands = [self._value(v) for v in values]
+        operands = [self._compared(v) for v in values]
         if not operands:
             raise InvalidCondition(f"{self}: in_() needs at least one value")
         if len(operands) > 100:
@@ -327,12 +377,12 @@ class Path(Operand):
     def is_(self, value: None) -> Condition:
         if value is not None:
             raise InvalidCondition(f"{self}: is_() only takes None; use == for values")
-        return self.not_exists()
+        return Path.not_exists(self)
 
     def is_not(self, value: None) -> Condition:
         if value is not None:
             raise InvalidCondition(f"{self}: is_not() only takes None; use != for values")
-        return self.exists()
+        return Path.exists(self)
 
     def is_type(self, type_name: str) -> Condition:
         if type_name not in _TYPE_NAMES:
@@ -366,15 +416,24 @@ class Path(Operand):
     def set(self, value: Any) -> Action:
         """SET the attribute to a value, another path or arithmetic (None removes it)."""
         if value is None:
-            return self.remove()
+            return Path.remove(self)
         if isinstance(value, Operand):
             return Action("SET", self, value)
         try:
-            wire = self.codec.encode(value)
+            wire = self._codec.encode(value)
         except CodecError as exc:
             raise InvalidCondition(f"{self}: {exc}") from None
         if wire is None:  # an empty set is stored as no attribute
-            return self.remove()
+            return Path.remove(self)
+        field = self._field
+        if field is not None and field.index_key and len(self._segments) == 1:
+            ((tag, raw),) = wire.items()
+            if tag in ("S", "B") and not raw:
+                raise InvalidItem(
+                    getattr(self._model, "__name__", "?"),
+                    field.name,
+                    "an index key value cannot be empty (set None to leave the index)",
+                )
         return Action("SET", self, _Value(wire))
 
     def set_if_missing(self, value: Any) -> Action:
@@ -383,7 +442,7 @@ class Path(Operand):
 
     def remove(self) -> Action:
         """REMOVE the attribute (or list element)."""
-        if self.field is not None and self.field.key and len(self.segments) == 1:
+        if self._field is not None and self._field.key and len(self._segments) == 1:
             raise InvalidCondition(f"{self}: a key attribute cannot be removed")
         return Action("REMOVE", self, None)
 
@@ -408,14 +467,46 @@ class Path(Operand):
         return Action("SET", self, _ListAppend(self, self._value(list(values)), prepend=True))
 
 
+_PATH_CLASSES: dict[FieldCodec, type[Path]] = {}
+_PATH_NAMES = frozenset(n for n in dir(Path) if not n.startswith("_"))
+
+
+def _field_getter(name: str) -> Callable[[Path], Path]:
+    def field(path: Path) -> Path:
+        return path[name]
+
+    return field
+
+
+def _path_class(codec: FieldCodec) -> type[Path]:
+    """`Path`, or for a nested model with fields named like path methods, a subclass in which
+    those names give the fields (made once per nested model)."""
+    fields = codec.fields
+    if not fields:
+        return Path
+    klass = _PATH_CLASSES.get(codec)
+    if klass is None:
+        shadowed = sorted(_PATH_NAMES & set(fields))
+        if not shadowed:
+            klass = Path
+        else:
+            namespace: dict[str, Any] = {"__slots__": ()}
+            for name in shadowed:
+                namespace[name] = property(_field_getter(name))
+            klass = type("Path", (Path,), namespace)
+            klass.__qualname__ = "Path"
+        _PATH_CLASSES[codec] = klass
+    return klass
+
+
 class _IfNotExists(Operand):
     __slots__ = ("path", "value")
 
     def __init__(self, path: Path, value: Operand) -> None:
         self.path, self.value = path, value
 
-    def render(self, r: Renderer) -> str:
-        return f"if_not_exists({r.path(self.path)}, {self.value.render(r)})"
+    def _render(self, r: Renderer) -> str:
+        return f"if_not_exists({r.path(self.path)}, {self.value._render(r)})"
 
 
 class _ListAppend(Operand):
@@ -424,9 +515,9 @@ class _ListAppend(Operand):
     def __init__(self, path: Path, value: Operand, prepend: bool) -> None:
         self.path, self.value, self.prepend = path, value, prepend
 
-    def render(self, r: Renderer) -> str:
+    def _render(self, r: Renderer) -> str:
         current = f"if_not_exists({r.path(self.path)}, {r.value({'L': []})})"
-        new = self.value.render(r)
+        new = self.value._render(r)
         first, second = (new, current) if self.prepend else (current, new)
         return f"list_append({first}, {second})"
 
@@ -465,15 +556,23 @@ class Condition:
             "a condition has no truth value: combine conditions with & | ~, not and/or/not"
         )
 
-    def render(self, r: Renderer) -> str:
+    def _render(self, r: Renderer) -> str:
         raise NotImplementedError
 
-    def paths(self) -> Iterator[Path]:
+    def _paths(self) -> Iterator[Path]:
         raise NotImplementedError
+
+    def render(self, r: Renderer) -> str:
+        """The condition's expression text, its names and values collected into `r`."""
+        return self._render(r)
+
+    def paths(self) -> Iterator[Path]:
+        """Every attribute path the condition reads."""
+        return self._paths()
 
     def __repr__(self) -> str:
         r = Renderer()
-        text = self.render(r)
+        text = self._render(r)
         for ref, name in r.names.items():
             text = text.replace(ref, name)
         return f"<Condition {text}>"
@@ -489,12 +588,12 @@ class Compare(Condition):
     def __init__(self, op: str, left: Operand, right: Operand) -> None:
         self.op, self.left, self.right = op, left, right
 
-    def render(self, r: Renderer) -> str:
-        return f"{self.left.render(r)} {self.op} {self.right.render(r)}"
+    def _render(self, r: Renderer) -> str:
+        return f"{self.left._render(r)} {self.op} {self.right._render(r)}"
 
-    def paths(self) -> Iterator[Path]:
-        yield from self.left.paths()
-        yield from self.right.paths()
+    def _paths(self) -> Iterator[Path]:
+        yield from self.left._paths()
+        yield from self.right._paths()
 
 
 class Between(Condition):
@@ -503,13 +602,13 @@ class Between(Condition):
     def __init__(self, subject: Operand, low: Operand, high: Operand) -> None:
         self.subject, self.low, self.high = subject, low, high
 
-    def render(self, r: Renderer) -> str:
-        return f"{self.subject.render(r)} BETWEEN {self.low.render(r)} AND {self.high.render(r)}"
+    def _render(self, r: Renderer) -> str:
+        return f"{self.subject._render(r)} BETWEEN {self.low._render(r)} AND {self.high._render(r)}"
 
-    def paths(self) -> Iterator[Path]:
-        yield from self.subject.paths()
-        yield from self.low.paths()
-        yield from self.high.paths()
+    def _paths(self) -> Iterator[Path]:
+        yield from self.subject._paths()
+        yield from self.low._paths()
+        yield from self.high._paths()
 
 
 class In(Condition):
@@ -518,14 +617,14 @@ class In(Condition):
     def __init__(self, subject: Path, options: list[Operand]) -> None:
         self.subject, self.options = subject, options
 
-    def render(self, r: Renderer) -> str:
-        inner = ", ".join(o.render(r) for o in self.options)
-        return f"{self.subject.render(r)} IN ({inner})"
+    def _render(self, r: Renderer) -> str:
+        inner = ", ".join(o._render(r) for o in self.options)
+        return f"{self.subject._render(r)} IN ({inner})"
 
-    def paths(self) -> Iterator[Path]:
+    def _paths(self) -> Iterator[Path]:
         yield self.subject
         for o in self.options:
-            yield from o.paths()
+            yield from o._paths()
 
 
 class Function(Condition):
@@ -534,15 +633,15 @@ class Function(Condition):
     def __init__(self, name: str, subject: Path, argument: Operand | None = None) -> None:
         self.name, self.subject, self.argument = name, subject, argument
 
-    def render(self, r: Renderer) -> str:
+    def _render(self, r: Renderer) -> str:
         if self.argument is None:
-            return f"{self.name}({self.subject.render(r)})"
-        return f"{self.name}({self.subject.render(r)}, {self.argument.render(r)})"
+            return f"{self.name}({self.subject._render(r)})"
+        return f"{self.name}({self.subject._render(r)}, {self.argument._render(r)})"
 
-    def paths(self) -> Iterator[Path]:
+    def _paths(self) -> Iterator[Path]:
         yield self.subject
         if self.argument is not None:
-            yield from self.argument.paths()
+            yield from self.argument._paths()
 
 
 class And(Condition):
@@ -551,12 +650,12 @@ class And(Condition):
     def __init__(self, parts: tuple[Condition, ...]) -> None:
         self.parts = parts
 
-    def render(self, r: Renderer) -> str:
-        return " AND ".join(f"({p.render(r)})" for p in self.parts)
+    def _render(self, r: Renderer) -> str:
+        return " AND ".join(f"({p._render(r)})" for p in self.parts)
 
-    def paths(self) -> Iterator[Path]:
+    def _paths(self) -> Iterator[Path]:
         for p in self.parts:
-            yield from p.paths()
+            yield from p._paths()
 
 
 class Or(Condition):
@@ -565,12 +664,12 @@ class Or(Condition):
     def __init__(self, parts: tuple[Condition, ...]) -> None:
         self.parts = parts
 
-    def render(self, r: Renderer) -> str:
-        return " OR ".join(f"({p.render(r)})" for p in self.parts)
+    def _render(self, r: Renderer) -> str:
+        return " OR ".join(f"({p._render(r)})" for p in self.parts)
 
-    def paths(self) -> Iterator[Path]:
+    def _paths(self) -> Iterator[Path]:
         for p in self.parts:
-            yield from p.paths()
+            yield from p._paths()
 
 
 class Not(Condition):
@@ -579,11 +678,11 @@ class Not(Condition):
     def __init__(self, part: Condition) -> None:
         self.part = part
 
-    def render(self, r: Renderer) -> str:
-        return f"NOT ({self.part.render(r)})"
+    def _render(self, r: Renderer) -> str:
+        return f"NOT ({self.part._render(r)})"
 
-    def paths(self) -> Iterator[Path]:
-        yield from self.part.paths()
+    def _paths(self) -> Iterator[Path]:
+        yield from self.part._paths()
 
 
 def all_of(conditions: Iterable[Condition | None]) -> Condition | None:
@@ -602,7 +701,7 @@ def render_condition(condition: Condition, r: Renderer) -> str:
         raise InvalidCondition(
             f"expected a condition such as Model.field == value, got {condition!r}"
         )
-    return condition.render(r)
+    return condition._render(r)
 
 
 # ---------------------------------------------------------------- actions
@@ -628,12 +727,12 @@ def render_actions(actions: Iterable[Action], r: Renderer) -> str:
         target = r.path(a.path)
         if a.kind == "SET":
             assert a.value is not None
-            clauses["SET"].append(f"{target} = {a.value.render(r)}")
+            clauses["SET"].append(f"{target} = {a.value._render(r)}")
         elif a.kind == "REMOVE":
             clauses["REMOVE"].append(target)
         else:
             assert a.value is not None
-            clauses[a.kind].append(f"{target} {a.value.render(r)}")
+            clauses[a.kind].append(f"{target} {a.value._render(r)}")
     return " ".join(f"{kind} {', '.join(parts)}" for kind, parts in clauses.items() if parts)
 
 

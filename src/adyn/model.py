@@ -18,7 +18,16 @@ from .codecs import Timestamp
 if TYPE_CHECKING:
     from .schema import ModelSchema
 
-__all__ = ["GlobalIndex", "HashKey", "LocalIndex", "Model", "RangeKey", "Timestamp", "Version"]
+__all__ = [
+    "GlobalIndex",
+    "HashKey",
+    "LocalIndex",
+    "Model",
+    "RangeKey",
+    "Timestamp",
+    "Unique",
+    "Version",
+]
 
 Projection = Literal["all", "keys"] | Sequence[str]
 M = TypeVar("M", bound="Model")
@@ -46,6 +55,14 @@ class RangeKey(_Marker):
 
 class Version(_Marker):
     """Marks an int field used for optimistic locking: every save and delete checks it."""
+
+    __slots__ = ()
+
+
+class Unique(_Marker):
+    """Marks a non-key field whose values no two items may share: `email: Annotated[str,
+    Unique()]`. DynamoDB enforces it through guard items written in the same transaction as the
+    save (see the models page); a second item with a taken value raises `UniqueViolation`."""
 
     __slots__ = ()
 

@@ -4,21 +4,26 @@ A search is prepared when it is created: the key condition, filter and projectio
 (`InvalidQuery` / `InvalidCondition` before anything is sent) and rendered into a request.
 Iteration requests a page only when the items of the previous one are used up. A parallel scan
 (`segments=N`) fetches the next page of every live segment at once inside one iteration step,
-so no task outlives that step.
+so no task outlives that step. `segment=(i, n)` reads only segment `i` of `n`, so `n` processes
+share one scan; its tokens name that segment and resume only it.
 """
 
 from __future__ import annotations
 
+import binascii
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 import orjson
 
 from ._concurrency import Ahead, run_bounded
 from ._context import Context
+from ._unique import guard_filter
+from .codecs import CodecError, check_text, number_text
 from .errors import InvalidQuery, MultipleResults, NotFound
 from .events import ConsumedCapacity, consumed_by_table, total
 from .expressions import (
@@ -58,35 +63,70 @@ class Page(Generic[M]):
 # ---------------------------------------------------------------- tokens
 
 
-def encode_token(positions: Sequence[Wire | str | None]) -> str:
-    return orjson.dumps({"v": _TOKEN_VERSION, "p": list(positions)}).decode()
+def encode_token(
+    positions: Sequence[Wire | str | None], share: tuple[int, int] | None = None
+) -> str:
+    data: Wire = {"v": _TOKEN_VERSION, "p": list(positions)}
+    if share is not None:
+        data["s"] = list(share)
+    return orjson.dumps(data).decode()
 
 
-def decode_token(token: str, segments: int) -> list[Wire | str | None]:
+def decode_token(
+    token: Any,
+    segments: int,
+    key_specs: Sequence[FieldSpec] = (),
+    share: tuple[int, int] | None = None,
+) -> list[Wire | str | None]:
+    """The positions of a `start=` token, checked against the search before anything is sent:
+    one per segment, each a key holding exactly the search's key attributes (`key_specs`), each
+    of its DynamoDB type and a value DynamoDB could have returned; a token of one segment of a
+    distributed scan (`share`) resumes only that segment."""
     try:
+        if not isinstance(token, str):
+            raise TypeError(f"a token is a str, not {type(token).__name__}")
         data = orjson.loads(token)
-        if data.get("v") != _TOKEN_VERSION:
+        if not isinstance(data, dict) or data.get("v") != _TOKEN_VERSION:
             raise ValueError("unknown token version")
         positions = data["p"]
-        if len(positions) != segments:
-            raise ValueError(f"token is for {len(positions)} segment(s), not {segments}")
+        if not isinstance(positions, list) or len(positions) != segments:
+            raise ValueError(f"token is not for {segments} segment(s)")
+        shared = data.get("s")
+        if shared != (list(share) if share else None):
+            made = (
+                f"segment {shared[0]} of {shared[1]}"
+                if isinstance(shared, list) and len(shared) == 2
+                else "a whole scan"
+            )
+            wanted = f"segment {share[0]} of {share[1]}" if share else "a whole scan"
+            raise ValueError(f"token is for {made}, not {wanted}")
         for p in positions:
-            if not (p is None or p == _DONE or _is_wire_key(p)):
-                raise ValueError(f"not a position: {p!r}")
+            if not (p is None or p == _DONE or _is_position(p, key_specs)):
+                raise ValueError(f"not a position of this search: {p!r}")
         return list(positions)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
         raise InvalidQuery(f"start= is not a token of this search: {exc}") from None
 
 
-def _is_wire_key(value: Any) -> bool:
-    """A dict of attribute name -> one DynamoDB scalar key value ({"S"|"N"|"B": str})."""
-    if not isinstance(value, dict) or not value:
+def _is_position(value: Any, key_specs: Sequence[FieldSpec]) -> bool:
+    """A wire key of exactly the search's key attributes, each a valid value of its type."""
+    if not isinstance(value, dict) or len(value) != len(key_specs):
         return False
-    for name, av in value.items():
-        if not isinstance(name, str) or not isinstance(av, dict) or len(av) != 1:
+    for spec in key_specs:
+        av = value.get(spec.wire)
+        if not isinstance(av, dict) or len(av) != 1:
             return False
         ((tag, raw),) = av.items()
-        if tag not in ("S", "N", "B") or not isinstance(raw, str):
+        if tag != spec.codec.wire_type or not isinstance(raw, str) or not raw:
+            return False
+        try:
+            if tag == "S":
+                check_text(raw)
+            elif tag == "N":
+                number_text(Decimal(raw))
+            else:
+                binascii.a2b_base64(raw, strict_mode=True)
+        except (CodecError, ArithmeticError, ValueError):
             return False
     return True
 
@@ -109,7 +149,7 @@ def _model_and_index(target: Any) -> tuple[Any, IndexSpec | None]:
 def _check_paths(schema: ModelSchema, condition: Condition, what: str) -> list[Path]:
     paths = list(condition.paths())
     for path in paths:
-        if not (path.model is schema.model or issubclass(schema.model, path.model)):
+        if not (path._model is schema.model or issubclass(schema.model, path._model)):
             raise InvalidQuery(f"{what} uses {path}, which is not a field of {schema.name}")
     return paths
 
@@ -132,19 +172,19 @@ def _key_condition(
     hash_parts, range_parts = [], []
     for part in parts:
         subject = _subject(part)
-        if subject is None or len(subject.segments) != 1 or subject.field is None:
+        if subject is None or len(subject._segments) != 1 or subject._field is None:
             raise InvalidQuery(
                 f"key condition on {where}: {part!r} is not allowed; use == on the hash key "
                 f"({hash_spec.name}) and optionally one of == < <= > >= between begins_with on "
                 f"the range key" + (f" ({range_spec.name})" if range_spec else "")
             )
-        if subject.field is hash_spec:
+        if subject._field is hash_spec:
             if not (isinstance(part, Compare) and part.op == "=") or _has_path_value(part):
                 raise InvalidQuery(
                     f"key condition on {where}: the hash key {hash_spec.name} takes == only"
                 )
             hash_parts.append(part)
-        elif range_spec is not None and subject.field is range_spec:
+        elif range_spec is not None and subject._field is range_spec:
             if isinstance(part, Compare) and part.op == "<>":
                 raise InvalidQuery(f"key condition on {where}: != is not allowed on the range key")
             if _has_path_value(part):
@@ -152,7 +192,7 @@ def _key_condition(
             range_parts.append(part)
         else:
             raise InvalidQuery(
-                f"key condition on {where}: {subject.field.name} is not a key of {where}; "
+                f"key condition on {where}: {subject._field.name} is not a key of {where}; "
                 "put it in filter="
             )
     if len(hash_parts) != 1:
@@ -162,6 +202,18 @@ def _key_condition(
     if len(range_parts) > 1:
         raise InvalidQuery(f"key condition on {where}: at most one condition on the range key")
     return condition
+
+
+def _guards_filter(schema: ModelSchema, index: IndexSpec | None) -> Condition | None:
+    """A filter leaving out the guard items of `Unique()` fields, where they can be: in the table,
+    and in an index keyed on table key attributes only (guards hold no other attributes)."""
+    if not schema.unique:
+        return None
+    if index is not None:
+        table_keys = {s.wire for s in schema.key_fields}
+        if not {s.wire for s in index.key_fields} <= table_keys:
+            return None
+    return guard_filter(schema)
 
 
 def _subject(part: Condition) -> Path | None:
@@ -197,6 +249,7 @@ class _Search(Generic[M]):
         page_size: int | None = None,
         start: str | None = None,
         segments: int | None = None,
+        segment: tuple[int, int] | None = None,
     ) -> None:
         model, index = _model_and_index(target)
         schema, table = ctx.bound(model)
@@ -216,6 +269,7 @@ class _Search(Generic[M]):
             not isinstance(segments, int) or not 1 <= segments <= 1_000_000
         ):
             raise InvalidQuery(f"{where}: segments must be an int from 1 to 1,000,000")
+        self._share = _segment_share(where, segment, segments)
         if consistent and index is not None and index.kind == "global":
             raise InvalidQuery(f"{where}: global indexes do not support consistent reads")
         self._limit = limit
@@ -228,6 +282,11 @@ class _Search(Generic[M]):
         hash_spec = index.hash_key if index else schema.hash_key
         range_spec = index.range_key if index else schema.range_key
         self._key_specs = self._position_specs(schema, index)
+        if key is None and self.operation == "Query":
+            raise InvalidQuery(
+                f"{where}: a query needs a key condition (key={schema.name}."
+                f"{hash_spec.name} == value); scan() reads without one"
+            )
         if key is not None:
             condition = _key_condition(schema, key, hash_spec, range_spec, where)
             request["KeyConditionExpression"] = render_condition(condition, r)
@@ -237,11 +296,15 @@ class _Search(Generic[M]):
             paths = _check_paths(schema, filter, "the filter")
             if key is not None:
                 for path in paths:
-                    if path.field is not None and path.field in (hash_spec, range_spec):
+                    if path._field is not None and path._field in (hash_spec, range_spec):
                         raise InvalidQuery(
-                            f"{where}: the filter uses key attribute {path.field.name}; "
+                            f"{where}: the filter uses key attribute {path._field.name}; "
                             "key attributes belong in key="
                         )
+        leave_out = _guards_filter(schema, index)
+        if leave_out is not None:
+            filter = leave_out if filter is None else filter & leave_out
+        if filter is not None:
             request["FilterExpression"] = render_condition(filter, r)
         self._projected, self._counting = self._projection(projection, request, r)
         if consistent:
@@ -252,7 +315,11 @@ class _Search(Generic[M]):
             request["Limit"] = page_size
         r.into(request)
         self._request = request
-        self._start = decode_token(start, self._segments) if start else None
+        self._start = (
+            None
+            if start is None or start == ""
+            else decode_token(start, self._segments, self._key_specs, self._share)
+        )
 
     @staticmethod
     def _position_specs(schema: ModelSchema, index: IndexSpec | None) -> list[FieldSpec]:
@@ -301,14 +368,14 @@ class _Search(Generic[M]):
         schema = self._schema
         if isinstance(entry, Path):
             if (
-                entry.field is None
-                or len(entry.segments) != 1
-                or (entry.model is not schema.model and not issubclass(schema.model, entry.model))
+                entry._field is None
+                or len(entry._segments) != 1
+                or (entry._model is not schema.model and not issubclass(schema.model, entry._model))
             ):
                 raise InvalidQuery(
                     f"{self._where}: projection takes fields of {schema.name}, not {entry}"
                 )
-            return entry.field
+            return entry._field
         if isinstance(entry, str):
             spec = schema.fields.get(entry) or schema.by_wire.get(entry)
             if spec is None:
@@ -322,12 +389,17 @@ class _Search(Generic[M]):
 
     def _request_for(self, segment: int, start: Wire | None) -> Wire:
         request = dict(self._request)
-        if self._segments > 1:
-            request["Segment"] = segment
-            request["TotalSegments"] = self._segments
+        self._add_segment(request, segment)
         if start is not None:
             request["ExclusiveStartKey"] = start
         return request
+
+    def _add_segment(self, request: Wire, index: int) -> None:
+        if self._share is not None:
+            request["Segment"], request["TotalSegments"] = self._share
+        elif self._segments > 1:
+            request["Segment"] = index
+            request["TotalSegments"] = self._segments
 
     def _position_of(self, item: Wire) -> Wire:
         return {s.wire: item[s.wire] for s in self._key_specs if s.wire in item}
@@ -396,7 +468,7 @@ class _Search(Generic[M]):
                         positions[i] = last if last else _DONE
                         items = schema.decode_page(raw, projected)
                         finished = all(p == _DONE for p in positions)
-                        token = None if finished else encode_token(positions)
+                        token = None if finished else encode_token(positions, self._share)
                         yield Page(items, token, consumed)
                         return
                     positions[i] = last if last else _DONE
@@ -404,7 +476,9 @@ class _Search(Generic[M]):
                         remaining -= len(raw)
                     items = schema.decode_page(raw, projected)
                     finished = all(p == _DONE for p in positions)
-                    yield Page(items, None if finished else encode_token(positions), consumed)
+                    yield Page(
+                        items, None if finished else encode_token(positions, self._share), consumed
+                    )
                     consumed = None  # a parallel scan's capacity goes on its first page
         finally:
             if ahead is not None:
@@ -483,9 +557,7 @@ class _Search(Generic[M]):
 
             async def fetch(i: int) -> Wire:
                 request = dict(base)
-                if self._segments > 1:
-                    request["Segment"] = i
-                    request["TotalSegments"] = self._segments
+                self._add_segment(request, i)
                 p = positions[i]
                 if isinstance(p, dict):
                     request["ExclusiveStartKey"] = p
@@ -498,6 +570,28 @@ class _Search(Generic[M]):
                 total += int(response.get("Count", 0))
                 positions[i] = response.get("LastEvaluatedKey") or _DONE
         return total if self._limit is None else min(total, self._limit)
+
+
+def _segment_share(where: str, segment: Any, segments: int | None) -> tuple[int, int] | None:
+    """`segment=(i, n)` checked: two ints, `0 <= i < n <= 1,000,000`, not with `segments=`."""
+    if segment is None:
+        return None
+    if segments is not None:
+        raise InvalidQuery(
+            f"{where}: segment= and segments= cannot be combined; segment=(i, n) reads one "
+            "segment of a scan that n processes share, segments=N reads all N here"
+        )
+    ok = (
+        isinstance(segment, tuple)
+        and len(segment) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in segment)
+    )
+    if not ok or not (1 <= segment[1] <= 1_000_000 and 0 <= segment[0] < segment[1]):
+        raise InvalidQuery(
+            f"{where}: segment must be a tuple (i, n) of ints with 0 <= i < n <= 1,000,000, "
+            f"not {segment!r}"
+        )
+    return segment[0], segment[1]
 
 
 def _turn_of(live: list[int], start: int, size: int) -> list[int]:

@@ -13,13 +13,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from ._decoder import compile_values_decoder
 from .codecs import (
     TIMESTAMP,
-    Codec,
     CodecError,
+    FieldCodec,
     compile_codec,
     missing_factory,
     unwrap_optional,
@@ -35,7 +36,16 @@ __all__ = ["FieldSpec", "IndexSpec", "ItemState", "ModelSchema", "compile_model"
 Wire = dict[str, Any]
 
 _META_OPTIONS = frozenset(
-    {"table_name", "billing", "read_units", "write_units", "stream", "ttl", "abstract"}
+    {
+        "table_name",
+        "billing",
+        "read_units",
+        "write_units",
+        "stream",
+        "ttl",
+        "abstract",
+        "validate_on_load",
+    }
 )
 _STREAM_VIEWS = {
     None: None,
@@ -53,11 +63,13 @@ class FieldSpec:
 
     name: str
     wire: str
-    codec: Codec
+    codec: FieldCodec
     nullable: bool
     key: str | None = None  # "hash" | "range" | None
     version: bool = False
     missing: Callable[[], Any] | None = None  # value for a field absent from a stored item
+    index_key: bool = False  # a key of a secondary index (and not of the table)
+    unique: bool = False  # `Unique()`: guarded by guard items (see _unique.py)
 
 
 @dataclass(eq=False)
@@ -110,6 +122,11 @@ class ModelSchema:
     indexes: dict[str, IndexSpec]
     paths: dict[str, Path] = field(default_factory=dict)
     by_wire: dict[str, FieldSpec] = field(default_factory=dict)
+    validate_on_load: bool = False
+    unique: tuple[FieldSpec, ...] = ()  # the `Unique()` fields
+    # fields a stored item must hold (no default, not optional, not a set): strict loading
+    required: frozenset[str] = frozenset()
+    _required_in: dict[frozenset[str], frozenset[str]] = field(default_factory=dict)
     _decode_plan: list[tuple[str, str, Callable[[Wire], Any]]] = field(default_factory=list)
     _values_of: Callable[[Wire], dict[str, Any]] = field(default=dict)
     _defaults: list[tuple[str, Callable[[], Any]]] = field(default_factory=list)
@@ -165,20 +182,49 @@ class ModelSchema:
         data = obj.__dict__
         item = self.key_of(obj)
         for spec in self.fields.values():
-            if spec.key is not None or spec.name not in data:
+            if spec.key is not None:
                 continue
-            value = data[spec.name]
-            if value is not None:
-                wire = self.encode_value(spec, value, obj)
-                if wire is not None:
-                    item[spec.wire] = wire
+            value = data.get(spec.name)
+            if value is None:
+                if spec.name in self.required:
+                    raise self.unset_required(spec, obj)
+                continue
+            wire = self.encode_value(spec, value, obj)
+            if wire is not None:
+                if spec.index_key:
+                    self.check_index_value(spec, wire, obj)
+                item[spec.wire] = wire
         return item
+
+    def unset_required(self, spec: FieldSpec, obj: Any) -> InvalidItem:
+        """The error for a required field with no value (deleted, or set to None)."""
+        return InvalidItem(
+            self.name,
+            spec.name,
+            "a required field has no value (deleted or set to None); an item without it "
+            "could not be loaded",
+            obj,
+        )
+
+    def check_index_value(self, spec: FieldSpec, wire: Wire, obj: Any) -> None:
+        """InvalidItem for an empty index key value (DynamoDB refuses it; None leaves the index)."""
+        ((tag, raw),) = wire.items()
+        if tag in ("S", "B") and not raw:
+            raise InvalidItem(
+                self.name,
+                spec.name,
+                "an index key value cannot be empty (set None to leave the index)",
+                obj,
+            )
 
     # ------------------------------------------------------------ decode
 
     def decode_item(self, item: Wire, projected: frozenset[str] | None = None) -> Any:
-        """Build a model object from a wire item without re-validating it.
+        """Build a model object from a wire item without re-validating it (unless
+        `Meta.validate_on_load`).
 
+        A stored item that lacks a required field, or holds an attribute of the wrong DynamoDB
+        type, is an `InvalidItem` naming the model, the field and the key.
         `projected`: when only some fields were read, the names of those fields; the others
         stay unset (reading them raises AttributeError) and `save` never touches them.
         """
@@ -186,6 +232,20 @@ class ModelSchema:
             values = self._values_of(item)
         except Exception:
             values = self._careful_values(item)
+        # the happy path costs one comparison: every field is there
+        if len(values) != len(self.fields):
+            required = self.required if projected is None else self._required_of(projected)
+            if not values.keys() >= required:
+                missing = sorted(required - values.keys())[0]
+                raise InvalidItem(
+                    self.name,
+                    missing,
+                    f"the stored item {self.describe_key(item)} has no "
+                    f"{self.fields[missing].wire!r} attribute, and the field is required",
+                    key=self.item_key(item),
+                )
+        if self.validate_on_load and projected is None:
+            return self._validated(item, values)
         fields_set = set(values)
         if projected is None:
             for name, make in self._defaults:
@@ -204,6 +264,47 @@ class ModelSchema:
         object.__setattr__(obj, "__pydantic_private__", private)
         return obj
 
+    def _required_of(self, projected: frozenset[str]) -> frozenset[str]:
+        required = self._required_in.get(projected)
+        if required is None:
+            required = self._required_in[projected] = self.required & projected
+        return required
+
+    def _validated(self, item: Wire, values: dict[str, Any]) -> Any:
+        """`Meta.validate_on_load`: the object as pydantic validates it (validators run)."""
+        try:
+            obj = self.model.model_validate(values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = first.get("loc") or ()
+            name = str(loc[0]) if loc and str(loc[0]) in self.fields else None
+            raise InvalidItem(
+                self.name,
+                name,
+                f"the stored item {self.describe_key(item)} fails validation: {first['msg']}",
+                key=self.item_key(item),
+            ) from None
+        private = obj.__pydantic_private__
+        if private is None:
+            object.__setattr__(obj, "__pydantic_private__", {"_adyn_state": ItemState(item)})
+        else:
+            private["_adyn_state"] = ItemState(item)
+        return obj
+
+    def item_key(self, item: Wire) -> dict[str, Any] | None:
+        """`{key field: value}` of a stored item, or None when its key does not decode."""
+        try:
+            return self.decode_key(item)
+        except Exception:
+            return None
+
+    def describe_key(self, item: Wire) -> str:
+        """A stored item's key as text for messages (`forum='f', id=...`)."""
+        key = self.item_key(item)
+        if key is None:
+            key = {s.wire: item.get(s.wire) for s in self.key_fields}
+        return "(" + ", ".join(f"{k}={v!r}" for k, v in key.items()) + ")"
+
     def _careful_values(self, item: Wire) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for name, wire, dec in self._decode_plan:
@@ -216,11 +317,19 @@ class ModelSchema:
                 codec = self.fields[name].codec if name in self.fields else None
                 wanted = (codec.wire_type if codec else None) or "dynamic"
                 raise InvalidItem(
-                    self.name, name, f"stored value {av!r} is not of DynamoDB type {wanted}"
+                    self.name,
+                    name,
+                    f"the stored item {self.describe_key(item)} holds {av!r}, which is not of "
+                    f"DynamoDB type {wanted}",
+                    key=self.item_key(item),
                 ) from None
             except (CodecError, ValueError, TypeError, ArithmeticError) as exc:
                 raise InvalidItem(
-                    self.name, name, f"stored value {av!r} does not fit the field: {exc}"
+                    self.name,
+                    name,
+                    f"the stored item {self.describe_key(item)} holds {av!r}, which does not "
+                    f"fit the field: {exc}",
+                    key=self.item_key(item),
                 ) from None
         return values
 
@@ -242,15 +351,15 @@ class ModelSchema:
     def decode_returned(self, item: Wire | None) -> Any:
         """The object of an item DynamoDB sent back with an error; None if none came back.
 
-        A stored item that does not fit the model is passed over (None): the error it came
-        with is what the caller needs to see.
+        A stored item that does not fit the model gives its `InvalidItem` instead: the error the
+        item came with is raised as usual, and reading its `.item` raises this one.
         """
         if not item:
             return None
         try:
             return self.decode_item(item)
-        except InvalidItem:
-            return None
+        except InvalidItem as exc:
+            return exc
 
     def decode_key(self, key: Wire) -> dict[str, Any]:
         """`{field name: Python value}` of a wire key."""
@@ -436,7 +545,7 @@ def _markers(info: FieldInfo) -> tuple[list[Any], bool]:
 
 def compile_model(cls: type[Model]) -> ModelSchema | None:
     """Compile a model class; None for abstract models. InvalidModel names model and field."""
-    from .model import HashKey, RangeKey, Version, _Index
+    from .model import HashKey, RangeKey, Unique, Version, _Index
 
     name = cls.__name__
     options, abstract = _meta_options(cls)
@@ -463,7 +572,7 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
             raise InvalidModel(name, field_name, f"cannot be stored in DynamoDB: {exc}") from None
         spec = FieldSpec(field_name, wire, codec, nullable)
         if field_name == ttl_name:
-            if codec.python_type is not dt.datetime:
+            if codec.python_type is not dt.datetime or codec.custom is not None:
                 raise InvalidModel(name, field_name, "the TTL field must be a datetime")
             spec.codec = TIMESTAMP  # DynamoDB only expires items with epoch seconds
         is_hash = any(isinstance(m, HashKey) for m in markers)
@@ -490,7 +599,19 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
             if version is not None:
                 raise InvalidModel(name, field_name, f"two Version fields ({version.name})")
             spec.version, version = True, spec
+        if any(isinstance(m, Unique) for m in markers):
+            if spec.key is not None:
+                raise InvalidModel(
+                    name, field_name, "a key is unique already; Unique() is for other fields"
+                )
+            if spec.codec.wire_type not in _KEY_TYPES:
+                raise InvalidModel(
+                    name, field_name, "a Unique field must be stored as S, N or B (a scalar)"
+                )
+            spec.unique = True
         spec.missing = missing_factory(info, spec.codec)
+        if spec.missing is None and nullable:
+            spec.missing = _none  # stored as no attribute: loads as None
         specs[field_name] = spec
 
     if hash_key is None:
@@ -532,25 +653,49 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
         indexes={},
     )
 
-    # indexes: found anywhere in the MRO, re-bound to this class
+    # indexes: found anywhere in the MRO, re-bound to this class. A class may redeclare an
+    # inherited index (same DynamoDB name) under another attribute: the nearest declaration
+    # wins, and the inherited attribute names the same index.
     seen: set[str] = set()
+    inherited: list[tuple[str, str]] = []
     for klass in cls.__mro__:
+        own: set[str] = set()
         for attr, value in list(vars(klass).items()):
             if attr in seen or not isinstance(value, _Index):
                 continue
             seen.add(attr)
+            index_name = value.name or attr
+            if index_name in own:
+                raise InvalidModel(name, attr, f"two indexes named {index_name!r}")
+            own.add(index_name)
+            if index_name in schema.indexes:
+                inherited.append((attr, index_name))
+                continue
             bound = value._bound(cls, attr)
             index = _compile_index(schema, bound)
-            if index.name in schema.indexes:
-                raise InvalidModel(name, attr, f"two indexes named {index.name!r}")
             schema.indexes[index.name] = index
             type.__setattr__(cls, attr, bound)
+    for attr, index_name in inherited:
+        type.__setattr__(cls, attr, schema.indexes[index_name].index)
     if len([i for i in schema.indexes.values() if i.kind == "local"]) > 5:
         raise InvalidModel(name, None, "DynamoDB allows at most 5 local indexes")
     if len([i for i in schema.indexes.values() if i.kind == "global"]) > 20:
         raise InvalidModel(name, None, "DynamoDB allows at most 20 global indexes")
 
     schema.by_wire = {s.wire: s for s in specs.values()}
+    schema.unique = tuple(s for s in specs.values() if s.unique)
+    if schema.unique and hash_key.codec.wire_type not in ("S", "B"):
+        raise InvalidModel(
+            name,
+            schema.unique[0].name,
+            "Unique fields need a table whose hash key is stored as S or B (guard items are "
+            "keyed by text)",
+        )
+    schema.required = frozenset(s.name for s in specs.values() if s.missing is None)
+    validate_on_load = options.get("validate_on_load", False)
+    if not isinstance(validate_on_load, bool):
+        raise InvalidModel(name, None, "Meta.validate_on_load is True or False")
+    schema.validate_on_load = validate_on_load
     schema.paths = {s.name: Path(cls, s, (s.wire,), s.codec) for s in specs.values()}
     schema._decode_plan = [(s.name, s.wire, s.codec.decode) for s in specs.values()]
     schema._values_of = compile_values_decoder([(s.name, s.wire, s.codec) for s in specs.values()])
@@ -561,6 +706,10 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
         if k != "_adyn_state"
     }
     return schema
+
+
+def _none() -> None:
+    return None
 
 
 def _check_key_field(model: str, field_name: str, spec: FieldSpec, nullable: bool) -> None:
@@ -601,6 +750,9 @@ def _compile_index(schema: ModelSchema, index: _Index[Any]) -> IndexSpec:
 
     table_keys = {s.wire for s in schema.key_fields}
     index_keys = {hash_spec.wire} | ({range_spec.wire} if range_spec else set())
+    for spec in (hash_spec, range_spec):
+        if spec is not None and spec.key is None:
+            spec.index_key = True
     keys = table_keys | index_keys
     projection = index.projection
     include: tuple[str, ...] = ()

@@ -8,10 +8,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._context import Context
-from ._writes import WritePlan, plan_check, plan_delete, plan_save, plan_update
+from ._unique import Guard
+from ._writes import WritePlan, guard_plan, plan_check, plan_delete, plan_save, plan_update
 from .batch import fill, identity
 from .errors import (
     CancellationReason,
+    ConstraintViolation,
     DynamoError,
     InvalidArgument,
     InvalidItem,
@@ -78,12 +80,25 @@ class WriteTransaction(_Transaction):
             )
         self._token = token
         self._entries: list[tuple[str, WritePlan, ModelSchema]] = []
+        self._sent: list[tuple[str, WritePlan, ModelSchema]] = []  # the last commit's entries
         self._checkpoints: TxCheckpoints | None = None
 
     def _add(self, kind: str, plan: WritePlan, schema: ModelSchema) -> None:
         request = plan.request
-        self._claim(schema, request["TableName"], request["Key"])
+        table = request["TableName"]
+        self._claim(schema, table, request["Key"])
         self._entries.append((kind, plan, schema))
+        for guard in plan.guards:  # Unique fields: their guard items move in the same commit
+            if identity(table, guard.key) in self._keys:
+                raise InvalidItem(
+                    schema.name,
+                    guard.field.name,
+                    f"two writes of this transaction touch the guard of {guard.value!r} (two "
+                    "objects taking or releasing one unique value); DynamoDB refuses that",
+                    plan.obj,
+                )
+            self._claim(schema, table, guard.key)
+            self._entries.append((guard.kind, guard_plan(guard, plan.obj), schema))
 
     def save(
         self, obj: Model, *, condition: Condition | bool | None = None, atomic: bool = False
@@ -149,6 +164,7 @@ class WriteTransaction(_Transaction):
 
     async def commit(self) -> None:
         entries, self._entries = self._entries, []
+        self._sent = entries
         checkpoints, self._checkpoints = self._checkpoints, None
         items = [{kind: plan.request} for kind, plan, _ in entries]
         if checkpoints:
@@ -175,7 +191,9 @@ class WriteTransaction(_Transaction):
                 await ctx.call("TransactWriteItems", request, idempotent=True)
                 break
             except TransactionCanceledError as exc:
-                reasons = _reasons(exc, [(plan.obj, schema) for _, plan, schema in entries])
+                reasons = _reasons(
+                    exc, [(plan.obj, schema, plan.guard) for _, plan, schema in entries]
+                )
                 if checkpoints:
                     reasons += checkpoints.reasons(exc, len(entries))
                 codes = {r.code for r in reasons if r.code}
@@ -185,18 +203,19 @@ class WriteTransaction(_Transaction):
 
 
 def _reasons(
-    exc: DynamoError, entries: Sequence[tuple[Any, ModelSchema]]
+    exc: DynamoError, entries: Sequence[tuple[Any, ModelSchema, Guard | None]]
 ) -> list[CancellationReason]:
     raw = exc.response.get("CancellationReasons") or []
     reasons = []
-    for entry, (obj, schema) in zip(raw, entries, strict=False):
-        code = entry.get("Code")
+    for entry, (obj, schema, guard) in zip(raw, entries, strict=False):
+        code = None if entry.get("Code") in (None, "None") else entry.get("Code")
+        if guard is not None:  # a guard item is no model object; say what it guards
+            message = guard.reason() if code == "ConditionalCheckFailed" else entry.get("Message")
+            reasons.append(CancellationReason(code, message, obj, None))
+            continue
         reasons.append(
             CancellationReason(
-                None if code in (None, "None") else code,
-                entry.get("Message"),
-                obj,
-                schema.decode_returned(entry.get("Item")),
+                code, entry.get("Message"), obj, schema.decode_returned(entry.get("Item"))
             )
         )
     return reasons
@@ -239,7 +258,7 @@ class ReadTransaction(_Transaction):
         try:
             response = await self._ctx.call("TransactGetItems", request)
         except TransactionCanceledError as error:
-            reasons = _reasons(error, [(o, s) for o, s, _, _ in entries])
+            reasons = _reasons(error, [(o, s, None) for o, s, _, _ in entries])
             raise TransactionCanceled(_cancel_message(error, reasons), reasons) from None
         missing = []
         for (obj, schema, _, _), result in zip(
@@ -252,3 +271,29 @@ class ReadTransaction(_Transaction):
                 fill(obj, schema, item)
         if missing:
             raise MissingObjects(f"{len(missing)} object(s) have no stored item", missing)
+
+
+async def write_with_guards(ctx: Context, kind: str, plan: WritePlan, schema: ModelSchema) -> None:
+    """One object's save or delete together with its guard writes (`Unique()` fields), as a
+    transaction of its own; a failed condition is reported as the write's own would be:
+    `UniqueViolation` for a taken value, `ConstraintViolation` for the item's condition."""
+    tx = WriteTransaction(ctx)
+    tx._add(kind, plan, schema)
+    try:
+        await tx.commit()
+    except TransactionCanceled as exc:
+        for reason, (_, entry, _) in zip(exc.reasons, tx._sent, strict=False):
+            if reason.code != "ConditionalCheckFailed":
+                continue
+            if entry.guard is not None:
+                raise entry.guard.violation(entry.obj) from None
+            key = ", ".join(
+                f"{k}={v!r}" for k, v in schema.decode_key(entry.request["Key"]).items()
+            )
+            operation = "UpdateItem" if kind == "Update" else "DeleteItem"
+            raise ConstraintViolation(
+                f"{schema.name}: the condition of {operation} failed for {key}",
+                entry.obj,
+                reason._item,
+            ) from None
+        raise

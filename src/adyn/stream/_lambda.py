@@ -21,6 +21,7 @@ is not `done()`, so nothing after a failure is skipped.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Any, TypeVar
 
 from ..errors import InvalidArgument
@@ -58,6 +59,7 @@ def lambda_records(
     model, every record is that model's. A record that does not decode raises `InvalidItem`
     naming it.
     """
+    from .._unique import is_guard_key
     from ..schema import schema_of
 
     if not models:
@@ -72,7 +74,8 @@ def lambda_records(
             name = table_name_template(model)
         else:
             name = table_name_template.format(table_name=schema.table_name)
-        spec = StreamSource("", model, "", schema.decode_item, schema.decode_key, name)
+        skip = partial(is_guard_key, schema) if schema.unique else None
+        spec = StreamSource("", model, "", schema.decode_item, schema.decode_key, name, skip)
         by_table[name] = spec
         sources.append(spec)
     shard = str(event.get("shardId") or "")
@@ -94,6 +97,8 @@ def lambda_records(
                     f"models names ({known}); pass its model, or table_name_template="
                 )
             found = sources[0]
+        if found.skip is not None and found.skip((raw.get("dynamodb") or {}).get("Keys") or {}):
+            continue  # a guard item of a Unique() field: no model object
         record: Record[M] = decode_record(raw, found, shard)
         done = _Done()
         object.__setattr__(record, "_ack", done)

@@ -13,8 +13,10 @@ import functools
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, Literal
 
+from .._unique import is_guard_key
 from ..errors import InvalidArgument, StreamNotEnabled
 from ._clock import Clock
 from ._group import GroupSpec
@@ -101,6 +103,7 @@ def open_stream(
                     decode_item=schema.decode_item,
                     decode_key=schema.decode_key,
                     table=table,
+                    skip=partial(is_guard_key, schema) if schema.unique else None,
                 )
             )
         return result

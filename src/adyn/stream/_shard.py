@@ -315,6 +315,9 @@ class ShardReader:
         if ledger.skip:
             skip = ledger.skip
             records = [r for r in records if r["dynamodb"]["SequenceNumber"] not in skip]
+        guard = ctx.source.skip
+        if guard is not None:  # records of items that are no model objects (Unique guards)
+            records = [r for r in records if not guard(r["dynamodb"]["Keys"])]
         if records:
             ledger.sent = records[-1]["dynamodb"]["SequenceNumber"]
         return records, True, shard.iterator is None

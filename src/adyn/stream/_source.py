@@ -27,7 +27,9 @@ class StreamSource:
 
     `decode_item` turns a wire image into a model object; `decode_key` turns wire `Keys` into
     `{field name: Python value}`. `table` names the table (None: read `stream_arn` alone, as a
-    test may); `stream_arn` is its latest stream.
+    test may); `stream_arn` is its latest stream. `skip`, given a record's wire `Keys`, says the
+    record is of an item that is no model object (a guard item of a `Unique()` field): such
+    records are passed over.
     """
 
     stream_arn: str
@@ -36,6 +38,7 @@ class StreamSource:
     decode_item: Callable[[Wire], Any]
     decode_key: Callable[[Wire], dict[str, Any]]
     table: str | None = None
+    skip: Callable[[Wire], bool] | None = None
 
 
 async def list_streams(call: StreamCall, table: str) -> list[tuple[str, str]]:

@@ -54,9 +54,9 @@ class LocalServerError(AdynError, RuntimeError):
 
 @asynccontextmanager
 async def local_dynamodb(
-    *, startup_timeout: float = 60.0, corrected: bool = True
+    *, port: int | None = None, startup_timeout: float = 60.0, corrected: bool = True
 ) -> AsyncIterator[str]:
-    """Run moto's DynamoDB server on a free loopback port; yield its endpoint URL.
+    """Run moto's DynamoDB server on a free loopback port (or `port`); yield its endpoint URL.
 
     The server holds everything in memory and is stopped when the block exits. It needs moto's
     server extra, which `pip install 'adyn[testing]'` installs.
@@ -83,17 +83,19 @@ async def local_dynamodb(
         return [sys.executable, *server]
 
     env = await anyio.to_thread.run_sync(_child_env)
-    async with _serve("moto", command, startup_timeout, env=env) as url:
+    async with _serve("moto", command, startup_timeout, env=env, fixed_port=port) as url:
         yield url
 
 
 def _child_env() -> dict[str, str]:
     """This environment, with this adyn importable in the child (also from a bare checkout).
 
-    Blocking (it resolves a path): run it in a worker thread.
+    adyn's folder goes after the caller's own PYTHONPATH: when adyn is installed that folder is
+    site-packages, which must not shadow what the caller put first. Blocking (it resolves a
+    path): run it in a worker thread.
     """
     source = str(Path(__file__).resolve().parents[2])
-    path = os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))
+    path = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), source]))
     return {**os.environ, "PYTHONPATH": path}
 
 
@@ -150,10 +152,14 @@ async def _serve(
     command: Callable[[int], Sequence[str]],
     startup_timeout: float,
     env: dict[str, str] | None = None,
+    fixed_port: int | None = None,
 ) -> AsyncIterator[str]:
-    """Start `command(port)` on a free port, yield its URL once it listens, then stop it."""
+    """Start `command(port)` on a free port (or `fixed_port`), yield its URL once it listens,
+    then stop it."""
+    if fixed_port is not None and await anyio.to_thread.run_sync(_port_taken, fixed_port):
+        raise LocalServerError(f"port {fixed_port} on {HOST} is already in use")
     for _attempt in range(3):  # another process may take the free port before the server does
-        port = await anyio.to_thread.run_sync(_free_port)
+        port = fixed_port if fixed_port is not None else await anyio.to_thread.run_sync(_free_port)
         log: IO[bytes] = await anyio.to_thread.run_sync(tempfile.TemporaryFile)
         try:
             process = await anyio.open_process(
@@ -171,7 +177,7 @@ async def _serve(
         finally:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(log.close)
-        if state == "exited" and _PORT_TAKEN.search(output):
+        if state == "exited" and _PORT_TAKEN.search(output) and fixed_port is None:
             continue
         if state == "timeout":
             reason = f"did not listen within {startup_timeout:g} s"
@@ -226,6 +232,15 @@ def _free_port() -> int:
         sock.bind((HOST, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return True
+        return False
 
 
 def _tail(log: IO[bytes], limit: int = 4000) -> str:
