@@ -118,17 +118,25 @@ def decode_record(
         raise InvalidItem(name, None, f"stream record {seq}: unknown event name {event_name!r}")
     new = body.get("NewImage")
     old = body.get("OldImage")
+    key: dict[str, Any] | None = None
     try:
         key = source.decode_key(body["Keys"])
         new_obj = None if new is None else source.decode_item(new)
         old_obj = None if old is None else source.decode_item(old)
     except InvalidItem as exc:
         raise InvalidItem(
-            exc.model, exc.field, f"stream record {seq} of shard {shard_id}: {exc.rule}"
+            exc.model,
+            exc.field,
+            f"stream record {seq} of shard {shard_id}: {exc.rule}",
+            exc.obj,
+            key=exc.key if exc.key is not None else key,
         ) from exc
     except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
         raise InvalidItem(
-            name, None, f"stream record {seq} of shard {shard_id} does not decode: {exc!r}"
+            name,
+            None,
+            f"stream record {seq} of shard {shard_id} does not decode: {exc!r}",
+            key=key,
         ) from exc
     return Record(
         event=event,
