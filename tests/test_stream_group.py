@@ -12,6 +12,7 @@ import pytest
 
 from _groups import Link, Member, lease_items, member_stream, running
 from _streams import Table, assert_item_order, drain, key, seqs
+from _streams import open_stream as open_plain
 from adyn.errors import InvalidArgument
 from adyn.stream import Record
 from adyn.stream._group import GroupSpec
@@ -303,3 +304,17 @@ async def test_a_re_enabled_stream_is_read_after_the_previous_one(
         new_ones = [i for i, s in enumerate(seqs_in_order) if s in later]
         old_ones = [i for i, s in enumerate(seqs_in_order) if s in written]
         assert not new_ones or not old_ones or max(old_ones) < min(new_ones)
+
+
+async def test_a_new_group_can_start_from_a_token(fake: FakeStreams, clock: VirtualClock) -> None:
+    arn = fake.create_stream(shards=2)
+    table = Table(fake, arn)
+    written = table.fill(10)
+    async with clock.autojump(), open_plain(fake, arn) as stream:
+        first = await drain(stream, limit=4)
+        token = stream.token  # a consumer moves from its own token to a group
+    member = make(fake, arn, "a", position=token)
+    async with clock.autojump(), running(member):
+        await until(clock, lambda: len(member.got) == 6)
+        await clock.sleep(30)
+    assert sorted(seqs(first) + seqs(member.got), key=int) == sorted(written, key=int)

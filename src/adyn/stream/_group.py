@@ -144,6 +144,7 @@ class GroupMember:
         self._wake = anyio.Event()
         self._next_sync = float("-inf")
         self._stopping = False
+        self._cycling = anyio.Lock()  # held while a cycle runs, and while leaving
         self.gen: Generation | None = None
         self.send: MemoryObjectSendStream[Item] | None = None
         self._let_go: set[str] = set()  # leases written away since the last read
@@ -213,7 +214,10 @@ class GroupMember:
         with send:
             next_commit = self.clock.now() + self.spec.commit_interval
             while not self._stopping:
-                await self._cycle()
+                async with self._cycling:
+                    if self._stopping:
+                        return
+                    await self._cycle()
                 if self.clock.now() >= next_commit:
                     await self.commit()
                     next_commit = self.clock.now() + self.spec.commit_interval
@@ -354,6 +358,8 @@ class GroupMember:
         ctx = self._context(item.stream)
         gen = self.gen
         if ctx is None or gen is None or self.send is None or gen.scope.cancel_called:
+            return
+        if self._stopping:
             return
         ledger = Ledger() if item.checkpoint is None else Ledger.from_entry(item.checkpoint)
         ledger.skip = item.skip
@@ -553,14 +559,18 @@ class GroupMember:
         self._sure.set()
         with anyio.CancelScope(shield=True) as scope:
             scope.deadline = anyio.current_time() + LEAVE_PATIENCE
-            for lease in list(self.held.values()):
-                lease.scope.cancel()
-            try:
+            # A cycle under way (it may be taking a lease) ends first; none starts after.
+            async with self._cycling:
                 for lease in list(self.held.values()):
-                    await self._write(lease, release=True)
-                await self.table.leave(self.id)
-            except DynamoError as exc:
-                log.warning("consumer group %r: leaving cleanly failed: %s", self.spec.name, exc)
+                    lease.scope.cancel()
+                try:
+                    for lease in list(self.held.values()):
+                        await self._write(lease, release=True)
+                    await self.table.leave(self.id)
+                except DynamoError as exc:
+                    log.warning(
+                        "consumer group %r: leaving cleanly failed: %s", self.spec.name, exc
+                    )
         self.held.clear()
 
 
