@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Partition", "Partitions", "partition_of"]
 
-M = TypeVar("M")
+M = TypeVar("M", covariant=True)  # records only come out: a Stream[Post] is a Stream[Model]
 
 
 def partition_of(record: Record[Any], n: int) -> int:

@@ -46,7 +46,7 @@ __all__ = ["Stream"]
 
 log = logging.getLogger("adyn.stream")
 
-M = TypeVar("M")
+M = TypeVar("M", covariant=True)  # records only come out: a Stream[Post] is a Stream[Model]
 Position = str | datetime
 Sources = Callable[[], Awaitable[Sequence[StreamSource]]]
 
