@@ -214,18 +214,20 @@ async def test_d5_records_held_stay_within_the_buffer_however_many_shards(
 # ---------------------------------------------------------------- D6
 
 
+@pytest.mark.parametrize(("stalled", "flowing", "shards"), [(300, 300, 2), (700, 600, 1)])
 async def test_d6_a_stalled_worker_does_not_stop_the_others(
-    fake: FakeStreams, clock: VirtualClock
+    fake: FakeStreams, clock: VirtualClock, stalled: int, flowing: int, shards: int
 ) -> None:
     """The dispatcher waited for the stalled worker's queue: every worker stopped after 256
-    records."""
-    arn = fake.create_stream(shards=2)
+    records. (700: the stalled worker holds most of the budget of 1,000, and the others'
+    records come after its own.)"""
+    arn = fake.create_stream(shards=shards)
     table = Table(fake, arn)
     stalled_keys = keys_in(0, 5)
     busy_keys = keys_in(1, 5)
-    for i in range(300):
+    for i in range(stalled):
         table.write(stalled_keys[i % 5])
-    busy = [table.write(busy_keys[i % 5]) for i in range(300)]
+    busy = [table.write(busy_keys[i % 5]) for i in range(flowing)]
     got: list[Record[Any]] = []
     async with clock.autojump(), open_stream(fake, arn, pacing=Pacing(buffer=1000)) as stream:
         _, worker = stream.partitions(2)  # the first worker never reads

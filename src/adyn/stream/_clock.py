@@ -139,8 +139,10 @@ class Budget:
     Pollers reserve room before each GetRecords call (and ask for no more than they got), give
     back what the page did not fill, and the consumer gives back one unit per record it takes.
     Whatever the number of shards, records held never exceed `capacity`. Waiting pollers are
-    served in arrival order, and only once a useful amount is free (half the capacity, or what
-    they asked for if less): a full budget then refills with whole pages, not one-record ones.
+    served in arrival order, and only once a useful amount is free (an eighth of the capacity,
+    or what they asked for if less): a full budget then refills with large pages, not
+    one-record ones, and a stalled worker holding most of the budget stops no one until it holds
+    seven eighths of it.
     """
 
     def __init__(self, capacity: int) -> None:
@@ -156,7 +158,7 @@ class Budget:
 
     async def reserve(self, most: int) -> int:
         """Wait until enough room is free; take up to `most` of it and return how much."""
-        want = max(1, min(most, self.capacity // 2))
+        want = max(1, min(most, self.capacity // 8))
         first = True
         while self.free < want or (first and self._waiters):
             entry = (anyio.Event(), want)

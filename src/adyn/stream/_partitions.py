@@ -4,8 +4,8 @@ The dispatcher takes pages from the generation's queue and puts each record in t
 its item's partition (a stable hash of the model and the key), so per-item order holds within
 a worker. It never waits for a worker: a slow or stalled worker's queue grows while the others
 go on, and the stream's record budget (`Pacing.buffer`), which every queued record counts
-against until its worker takes it, bounds the whole. Only once a stalled worker holds the whole
-budget do the pollers stop.
+against until its worker takes it, bounds the whole. Only once a stalled worker holds nearly
+the whole budget do the pollers stop.
 
 A record that fails to decode is handed to its item's worker as the error it raised, so that
 worker (alone) sees it, and no token or checkpoint ever passes it.

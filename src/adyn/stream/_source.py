@@ -9,7 +9,7 @@ table to its end before its new one.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,7 +89,3 @@ async def stream_chain(
 def _same_table(arn: str, other: str) -> bool:
     """Stream ARNs of one table share everything before "/stream/"."""
     return arn.split("/stream/", 1)[0] == other.split("/stream/", 1)[0]
-
-
-def chain_arns(chains: Sequence[Sequence[str]]) -> set[str]:
-    return {arn for chain in chains for arn in chain}
