@@ -12,7 +12,9 @@ from typing import Annotated, Any
 import anyio
 import pytest
 
+from _wire import raw_call
 from adyn import HashKey, Model
+from adyn.schema import schema_of
 from harness import FaultProxy, Latency, Rule
 from harness.cli import Project, kill_hard
 
@@ -150,10 +152,12 @@ async def test_export_names_the_items_the_model_cannot_load(shop: Project) -> No
     models = shop.shop()
     async with shop.engine() as engine:
         await engine.bind(models.Product)
-        await engine.bind(Mislabelled)
         async with engine.batch() as batch:
             batch.save(*(models.Product(sku=f"p{i}", name=f"P{i}") for i in range(10)))
-            batch.save(Mislabelled(sku="bad", name="Bad", price="a lot"))
+        # another writer's item, put on the wire (one engine refuses two models on one table)
+        bad = schema_of(Mislabelled).encode_item(Mislabelled(sku="bad", name="Bad", price="a lot"))
+        table = engine.table_name(models.Product)
+        await raw_call(engine, "PutItem", {"TableName": table, "Item": bad})
         out = shop.root / "products.jsonl"
         result = await shop.run_async("export", "shop:Product", "-o", str(out))
         assert result.code == 1, result

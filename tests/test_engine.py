@@ -19,6 +19,7 @@ from adyn import (
     HashKey,
     InvalidCondition,
     InvalidItem,
+    InvalidModel,
     MissingObjects,
     Model,
     NotBound,
@@ -221,13 +222,21 @@ async def test_load_tells_apart_keys_whose_values_trade_places(engine: Engine) -
     assert (x.name, y.name) == ("ba", "ab")
 
 
-async def test_several_models_share_one_table(engine: Engine) -> None:
-    await engine.bind(Shared1, Shared2)
+async def test_models_sharing_a_table_without_a_discriminator_are_refused_at_bind(
+    engine: Engine,
+) -> None:
     assert engine.table_name(Shared1) == engine.table_name(Shared2)
-    await engine.save(Shared1(pk="p", sk="1", name="one"), Shared2(pk="p", sk="2", size=2))
-    one = await engine.get(Shared1, pk="p", sk="1")
-    two = await engine.get(Shared2, pk="p", sk="2")
-    assert one is not None and one.name == "one" and two is not None and two.size == 2
+    with pytest.raises(InvalidModel) as info:
+        await engine.bind(Shared1, Shared2)
+    text = str(info.value)
+    assert "Shared1" in text and "Shared2" in text
+    assert "discriminator" in text and "callable" in text  # both ways out are named
+    with pytest.raises(NotBound):
+        await engine.get(Shared1, pk="p", sk="1")
+    # one at a time, the second bind finds the first model on the table
+    await engine.bind(Shared1)
+    with pytest.raises(InvalidModel, match=r"Shared2.*Shared1|Shared1.*Shared2"):
+        await engine.bind(Shared2)
 
 
 async def test_binary_values_are_stored_raw(engine: Engine) -> None:
@@ -310,13 +319,21 @@ async def test_bind_verifies_existing_tables_and_lists_every_difference(engine: 
 
         by_content = _G(hash_key="content")
 
-    with pytest.raises(TableMismatch) as info:
-        await engine.bind(Clash)
-    text = str(info.value)
-    assert "key schema" in text and "'forum' has type S" in text
-    with pytest.raises(TableMismatch) as info:
-        await engine.bind(Wider, create=False)
-    assert info.value.differences == ["global index 'by_content' is missing"]
+    # Another engine (another service) on the same server and tables, since this engine
+    # refuses a second model on a table it has bound; it borrows the fixture's connections.
+    class Borrowed:
+        call = engine.transport.call
+
+    async with Engine(
+        transport=Borrowed(), table_name_template=engine.table_name_template
+    ) as other:
+        with pytest.raises(TableMismatch) as info:
+            await other.bind(Clash)
+        text = str(info.value)
+        assert "key schema" in text and "'forum' has type S" in text
+        with pytest.raises(TableMismatch) as info:
+            await other.bind(Wider, create=False)
+        assert info.value.differences == ["global index 'by_content' is missing"]
 
     class Absent(Model):
         pk: Annotated[str, HashKey()]

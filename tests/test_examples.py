@@ -1,4 +1,4 @@
-"""The examples run for real: both web apps over HTTP against moto, and the quickstart demo."""
+"""The examples run for real: the web apps over HTTP against moto, and the quickstart demo."""
 
 from __future__ import annotations
 
@@ -44,6 +44,11 @@ def fastapi_app() -> Iterator[ModuleType]:
 @pytest.fixture(scope="module")
 def aiohttp_app() -> Iterator[ModuleType]:
     yield from load_example("aiohttp_app")
+
+
+@pytest.fixture(scope="module")
+def shop_service() -> Iterator[ModuleType]:
+    yield from load_example("shop_service")
 
 
 @pytest.fixture
@@ -117,6 +122,71 @@ async def test_fastapi_app_saves_gets_and_queries_notes(
 def test_fastapi_response_model_is_the_adyn_model(fastapi_app: ModuleType) -> None:
     schema = fastapi_app.create_app().openapi()["components"]["schemas"]["Note"]
     assert set(schema["required"]) == {"owner", "id", "created", "text"}
+
+
+async def test_shop_service_keeps_customers_orders_and_lines_on_one_table(
+    shop_service: ModuleType, engine_options: dict[str, Any]
+) -> None:
+    app = shop_service.create_app(**engine_options)
+    async with uvicorn_serving(app) as url, httpx.AsyncClient(base_url=url) as http:
+        made = await http.post("/customers", json={"email": "ada@example.com", "name": "Ada"})
+        assert made.status_code == 201
+        ada = made.json()
+        assert set(ada) == {"id", "email", "name"}  # no key attributes leak out
+        taken = await http.post("/customers", json={"email": "ada@example.com", "name": "A"})
+        assert taken.status_code == 409
+        bob = await http.post("/customers", json={"email": "bob@example.com", "name": "Bob"})
+        assert (await http.get("/customers/by-email/ada@example.com")).json() == ada
+
+        lines = [
+            {"sku": "book", "quantity": 2, "price": "12.50"},
+            {"sku": "pen", "quantity": 1, "price": "3"},
+        ]
+        placed = await http.post(f"/customers/{ada['id']}/orders", json={"lines": lines})
+        assert placed.status_code == 201
+        first = placed.json()
+        assert first["status"] == "open" and first["total"] == "28.00"
+        second = (
+            await http.post(
+                f"/customers/{ada['id']}/orders",
+                json={"lines": [{"sku": "ink", "quantity": 1, "price": "5"}]},
+            )
+        ).json()
+        await http.post(
+            f"/customers/{bob.json()['id']}/orders",
+            json={"lines": [{"sku": "cap", "quantity": 1, "price": "9"}]},
+        )
+
+        # the item collection: the customer and both orders in one query
+        account = (await http.get(f"/customers/{ada['id']}")).json()
+        assert account["customer"] == ada
+        assert [o["id"] for o in account["orders"]] == [first["id"], second["id"]]
+        assert [o["id"] for o in (await http.get(f"/customers/{ada['id']}/orders")).json()] == [
+            first["id"],
+            second["id"],
+        ]
+        got = (await http.get(f"/customers/{ada['id']}/orders/{first['id']}/lines")).json()
+        assert [(x["n"], x["sku"], x["quantity"]) for x in got] == [(1, "book", 2), (2, "pen", 1)]
+
+        # paying moves the order from STATUS#open to STATUS#paid in the overloaded index
+        assert len((await http.get("/orders", params={"status": "open"})).json()) == 3
+        paid = await http.post(f"/customers/{ada['id']}/orders/{first['id']}/pay")
+        assert paid.status_code == 200 and paid.json()["status"] == "paid"
+        assert [o["id"] for o in (await http.get("/orders", params={"status": "paid"})).json()] == [
+            first["id"]
+        ]
+        assert len((await http.get("/orders", params={"status": "open"})).json()) == 2
+        again = await http.post(f"/customers/{ada['id']}/orders/{first['id']}/pay")
+        assert again.status_code == 409
+
+        nobody = "00000000-0000-0000-0000-000000000000"
+        assert (await http.get(f"/customers/{nobody}")).status_code == 404
+        assert (
+            await http.post(f"/customers/{nobody}/orders", json={"lines": lines})
+        ).status_code == 404
+        assert (
+            await http.post(f"/customers/{ada['id']}/orders", json={"lines": []})
+        ).status_code == 422
 
 
 async def test_aiohttp_app_saves_gets_and_updates_counters(

@@ -241,3 +241,35 @@ async def test_the_example_handler_retries_from_the_first_failure(
             handler_example.apply = original
         count = await e.get(Count, author="ada")
     assert count is not None and count.posts == 1  # +1 +1 -1, each applied once
+
+
+def test_a_shared_tables_records_come_as_their_entities() -> None:
+    from test_entities_stream import Buyer, Sale
+
+    arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/stream_store/stream/1"
+
+    def insert(seq: str, image: dict[str, Any]) -> dict[str, Any]:
+        keys = {"pk": image["pk"], "sk": image["sk"]}
+        return {
+            "eventID": seq,
+            "eventName": "INSERT",
+            "eventSource": "aws:dynamodb",
+            "eventSourceARN": arn,
+            "dynamodb": {
+                "Keys": keys,
+                "NewImage": image,
+                "SequenceNumber": seq,
+                "StreamViewType": "NEW_AND_OLD_IMAGES",
+            },
+        }
+
+    buyer = {"pk": {"S": "BUYER#b1"}, "sk": {"S": "PROFILE"}, "kind": {"S": "Buyer"}}
+    buyer |= {"id": {"S": "b1"}, "name": {"S": "Bo"}}
+    sale = {"pk": {"S": "BUYER#b1"}, "sk": {"S": "SALE#0001"}, "kind": {"S": "Sale"}}
+    sale |= {"buyer": {"S": "b1"}, "n": {"N": "1"}, "amount": {"N": "5"}}
+    event = {"Records": [insert("1", buyer), insert("2", sale)]}
+    records = lambda_records(event, Buyer, Sale)
+    assert [r.model for r in records] == [Buyer, Sale]
+    assert records[1].new == Sale(buyer="b1", n=1, amount=5)
+    only_sales = lambda_records(event, Sale)  # the entities not asked for are passed over
+    assert [r.sequence_number for r in only_sales] == ["2"]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from ._entities import GUARD_ATTRIBUTE  # names "Model.attribute" on every guard item
 from .codecs import DYNAMIC, b64_text
 from .errors import InvalidItem
 from .expressions import Compare, Condition, Function, Path, Renderer, _Value, all_of
@@ -36,7 +37,6 @@ __all__ = [
 
 Wire = dict[str, Any]
 
-GUARD_ATTRIBUTE = "adyn:unique"  # names "Model.attribute" on every guard item
 OWNER_ATTRIBUTE = "adyn:owner"  # the owning item's key (a map)
 _PREFIX = "adyn#unique#"
 _RANGE_TEXT = "adyn#unique"

@@ -184,10 +184,18 @@ def plan_save(
     schema: ModelSchema, table: str, obj: Any, condition: Any = None, atomic: bool = False
 ) -> WritePlan:
     """UpdateItem that sets what changed since the object was loaded (new: every field)."""
-    key = schema.key_of(obj)
+    schema.check_writable(obj)
+    encoded: dict[str, Wire | None] | None = None
+    if schema.templates:  # each field encoded once: the key templates reuse the text
+        key, encoded = schema.encode_fields(obj)
+    else:
+        key = schema.key_of(obj)
     state = state_of(obj)
     stored = state.stored if state is not None else None
     loaded = state.loaded if state is not None else None
+    if stored is not None and any(stored.get(w) != v for w, v in key.items()):
+        stored = None  # a key field changed: this writes another item, every field of it
+        loaded = None
     data = obj.__dict__
     sets: list[tuple[FieldSpec, Wire]] = []
     removes: list[FieldSpec] = []
@@ -207,7 +215,9 @@ def plan_save(
                     removes.append(spec)
             continue
         value = data[spec.name]
-        if value is None:
+        if encoded is not None:  # encoded, and checked, once for the key templates
+            wire = encoded[spec.name]
+        elif value is None:
             if spec.name in required:
                 raise schema.unset_required(spec, obj)
             wire = None
@@ -228,6 +238,9 @@ def plan_save(
                 removes.append(spec)
         else:
             sets.append((spec, wire))
+    tag = _discriminator(schema, stored)
+    if schema.entity_wire is not None and schema.family is not None:
+        full[schema.family.attribute or ""] = schema.entity_wire
     check_size(schema, full, obj)
 
     version_cond, bump = _version_parts(schema, obj)
@@ -241,11 +254,15 @@ def plan_save(
     wires = [w for _, w in sets]
     if bump is not None:
         wires.append({"N": str(bump[1])})
+    if tag is not None:
+        assert schema.entity_wire is not None
+        wires.append(schema.entity_wire)
     expression, names, refs = _save_template(
         schema,
         tuple(s.name for s, _ in sets),
         tuple(s.name for s in removes),
         None if bump is None else bump[0].name,
+        tag,
     )
     r = Renderer.resume(names, dict(zip(refs, wires, strict=True)))
     request: Wire = {"TableName": table, "Key": key, "UpdateExpression": expression}
@@ -265,9 +282,11 @@ def plan_save(
             spec, new_version = bump
             data[spec.name] = new_version
             new_stored[spec.wire] = {"N": str(new_version)}
+        if tag is not None and schema.entity_wire is not None:
+            new_stored[tag] = schema.entity_wire
         set_state(obj, ItemState(new_stored, loaded))
 
-    nothing_to_send = not (sets or removes or bump) and cond is None and stored is not None
+    nothing_to_send = not (sets or removes or bump or tag) and cond is None and stored is not None
     if nothing_to_send:
         request = {}
     return WritePlan(request, cond is None, done, obj, guards)
@@ -323,12 +342,24 @@ def unique_known(schema: ModelSchema, obj: Any) -> list[tuple[FieldSpec, Wire | 
     return [(s, stored.get(s.wire)) for s in schema.unique]
 
 
+def _discriminator(schema: ModelSchema, stored: Wire | None) -> str | None:
+    """The discriminator attribute a save must set: an entity's, unless stored already."""
+    if schema.entity_wire is None:
+        return None
+    assert schema.family is not None and schema.family.attribute is not None
+    attribute = schema.family.attribute
+    if stored is not None and stored.get(attribute) == schema.entity_wire:
+        return None
+    return attribute
+
+
 @lru_cache(maxsize=1024)
 def _save_template(
     schema: ModelSchema,
     set_names: tuple[str, ...],
     remove_names: tuple[str, ...],
     version_name: str | None,
+    discriminator: str | None = None,
 ) -> tuple[str, dict[str, str], tuple[str, ...]]:
     """The UpdateExpression of a save, its names and its value placeholders, in order.
 
@@ -338,6 +369,8 @@ def _save_template(
     paths = schema.paths
     settable = [*set_names] if version_name is None else [*set_names, version_name]
     clauses = [f"{r.path(paths[name])} = {r.value({})}" for name in settable]
+    if discriminator is not None:
+        clauses.append(f"{r.name(discriminator)} = {r.value({})}")
     expression = "SET " + ", ".join(clauses) if clauses else ""
     if remove_names:
         removed = ", ".join(r.path(paths[name]) for name in remove_names)
@@ -454,6 +487,17 @@ def plan_update(
                 f"{action.path}: a Unique field changes only through save, which moves its "
                 "guard item with it"
             )
+    if schema.templates:  # the fields known besides the actions: the key's, or the object's
+        known = dict(obj.__dict__) if obj is not None else dict(key or {})
+        actions.extend(_template_actions(schema, known, wire_key, actions, obj is None))
+    entity_cond = None
+    if schema.entity_wire is not None:
+        # Stamp the item with its entity, and never touch an item of another entity.
+        family = schema.family
+        assert family is not None and family.path is not None
+        actions.append(Action("SET", family.path, _Value(schema.entity_wire)))
+        hash_path: Path = schema.paths[schema.hash_key.name]
+        entity_cond = Path.not_exists(hash_path) | _eq(family.path, schema.entity_wire)
     touches_version = any(a.path._field is schema.version for a in actions)
     checks: list[Condition | None] = [_user_condition(condition)]
     if obj is not None:
@@ -480,13 +524,93 @@ def plan_update(
         "UpdateExpression": render_actions(actions, r),
     }
     cond = all_of(checks)
-    if cond is not None:
-        _add_condition(request, cond, r)
-    r.into(request)
+    # the entity's own condition holds again on a resend: it leaves a plain update idempotent
     idempotent = cond is None and all(
         a.kind == "REMOVE" or (a.kind == "SET" and isinstance(a.value, _Value)) for a in actions
     )
+    cond = all_of([cond, entity_cond])
+    if cond is not None:
+        _add_condition(request, cond, r)
+    r.into(request)
     return WritePlan(request, idempotent, lambda: None, obj)
+
+
+def _template_actions(
+    schema: ModelSchema,
+    key: dict[str, Any],
+    wire_key: Wire,
+    actions: Sequence[Action],
+    key_form: bool,
+) -> list[Action]:
+    """The SET/REMOVE of every templated index key an update of its components changes.
+
+    A component's new value must be known: set in this update (a plain value) or part of the
+    item's key. Templated attributes themselves cannot be updated, nor key components. By key
+    (`key_form`), the fields of the table key's templates are set too: an update that creates
+    the item stores them, as a save would.
+    """
+    known: dict[str, Any] = dict(key)
+    for spec in schema.key_fields:  # a key given by its attributes: read its components back
+        template = schema.templates.get(spec.name)
+        if template is not None and spec.name in key:
+            known.update(template.parse(wire_key[spec.wire]["S"]) or {})
+    changed: set[str] = set()
+    for action in actions:
+        field = action.path._field
+        if field is None:
+            continue
+        if field.name in schema.templates:
+            raise InvalidItem(
+                schema.name,
+                field.name,
+                f"is computed from the key template {schema.templates[field.name].text!r}; "
+                "update the fields it uses instead",
+            )
+        if not any(field in t.components for t in schema.templates.values()):
+            continue
+        changed.add(field.name)
+        if len(action.path._segments) == 1 and action.kind == "REMOVE":
+            known[field.name] = None
+        elif (
+            len(action.path._segments) == 1
+            and action.kind == "SET"
+            and type(action.value) is _Value
+        ):
+            known[field.name] = field.codec.decode(action.value.wire)
+        else:
+            known.pop(field.name, None)
+    extra: list[Action] = []
+    if key_form:
+        for spec in schema.key_fields:
+            template = schema.templates.get(spec.name)
+            for component in template.components if template is not None else ():
+                value = known.get(component.name)
+                wire = None if value is None else schema.encode_value(component, value)
+                if wire is not None:
+                    extra.append(Action("SET", schema.paths[component.name], _Value(wire)))
+    for name, template in schema.templates.items():
+        uses = [c.name for c in template.components if c.name in changed]
+        if not uses:
+            continue
+        if template.attr.key is not None:
+            raise InvalidCondition(
+                f"{schema.name}.{uses[0]}: it is part of the key {name} ({template.text!r}); "
+                "a key cannot change: save a new object and delete the old one"
+            )
+        unknown = [c.name for c in template.components if c.name not in known]
+        if unknown:
+            raise InvalidCondition(
+                f"{schema.name}.{uses[0]}: changing it changes {name} ({template.text!r}), "
+                f"which also uses {unknown[0]}: set {unknown[0]} in the same update, or load "
+                "the object and save it"
+            )
+        text = template.render(known)
+        path: Path = schema.paths[name]
+        if text is None:
+            extra.append(Action("REMOVE", path, None))
+        else:
+            extra.append(Action("SET", path, _Value({"S": text})))
+    return extra
 
 
 class _IfMissingZero(_Value):

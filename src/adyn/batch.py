@@ -55,13 +55,26 @@ def _key_names(schema: ModelSchema) -> list[str]:
     return [s.wire for s in schema.key_fields]
 
 
-def fill(obj: Any, schema: ModelSchema, item: Wire) -> None:
-    """Overwrite an object's fields with a stored item (in place)."""
-    decoded = schema.decode_item(item)
+def fill(obj: Any, schema: ModelSchema, item: Wire, table: str) -> bool:
+    """Overwrite an object's fields with a stored item (in place); False when the item is one
+    a shared table's rule skips (it names no known entity)."""
+    decoded = schema.read(item, table)
+    if decoded is None:
+        return False
+    if type(decoded) is not type(obj):
+        raise InvalidItem(
+            schema.name,
+            None,
+            f"the item of table {table!r} at {schema.decode_key(item)} is a "
+            f"{type(decoded).__name__}; a {type(obj).__name__} object cannot hold it (read it "
+            f"with engine.get({type(decoded).__name__}, ...))",
+            obj,
+        )
     obj.__dict__.clear()
     obj.__dict__.update(decoded.__dict__)
     object.__setattr__(obj, "__pydantic_fields_set__", set(decoded.__pydantic_fields_set__))
     set_state(obj, ItemState(item, None))
+    return True
 
 
 # ---------------------------------------------------------------- reads
@@ -84,6 +97,7 @@ async def load_objects(ctx: Context, objs: Sequence[Model], consistent: bool) ->
         return
 
     found: dict[Identity, Wire] = {}
+    skipped: set[Identity] = set()  # items a shared table's rule passes over: missing
     unread: list[tuple[str, Wire]] = []
     errors: list[DynamoError] = []
     chunks = [keys[i : i + READ_CHUNK] for i in range(0, len(keys), READ_CHUNK)]
@@ -125,12 +139,14 @@ async def load_objects(ctx: Context, objs: Sequence[Model], consistent: bool) ->
         item = found.get(ident)
         if item is not None:
             for obj, schema in entries:
-                fill(obj, schema, item)
+                if not fill(obj, schema, item, ident[0]):
+                    skipped.add(ident)
+                    break
     not_read = {identity(t, k) for t, k in unread}
     missing = [
         obj
         for ident, entries in wanted.items()
-        if ident not in found and ident not in not_read
+        if (ident not in found or ident in skipped) and ident not in not_read
         for obj, _ in entries
     ]
     if not_read:

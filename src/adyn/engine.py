@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
@@ -12,8 +14,9 @@ from . import _bind
 from ._calls import Caller
 from ._concurrency import run_bounded
 from ._context import Context
+from ._entities import stream_router
 from ._http import HTTPTransport
-from ._unique import is_guard
+from ._unique import is_guard, is_guard_key
 from ._writes import WritePlan, plan_delete, plan_save, plan_update, unique_known
 from .batch import Batch, fill, load_objects
 from .errors import (
@@ -21,7 +24,9 @@ from .errors import (
     ConstraintViolation,
     EngineClosed,
     InvalidArgument,
+    InvalidModel,
     NotBound,
+    StreamNotEnabled,
 )
 from .events import CallEvent, ConsumedCapacity
 from .expressions import Action, Condition, Renderer, render_projection
@@ -233,7 +238,15 @@ class Engine:
         by_table: dict[str, list[ModelSchema]] = defaultdict(list)
         for model in models:
             schema = _schema(model)
-            by_table[self.table_name(model)].append(schema)
+            # a shared table's models are bound together: the table model and every entity
+            members = [schema] if schema.family is None else schema.family.members
+            for member in members:
+                table = self.table_name(member.model)
+                if member not in by_table[table]:
+                    by_table[table].append(member)
+        for table, schemas in by_table.items():
+            bound = [schema_of(m) for m, t in self._tables.items() if t == table]
+            _check_shared_table(table, [*schemas, *(s for s in bound if s not in schemas)])
 
         async def one(entry: tuple[str, list[ModelSchema]]) -> None:
             table, schemas = entry
@@ -247,6 +260,12 @@ class Engine:
         self._check_open()
         schema = _schema(model)
         table = self._tables.get(schema.model)
+        if table is None and schema.family is not None:  # an entity made after its table's bind
+            for member in schema.family.members:
+                table = self._tables.get(member.model)
+                if table is not None:
+                    self._tables[schema.model] = table
+                    break
         if table is None:
             name = schema.name
             raise NotBound(f"{name} is not bound to this engine: call `await engine.bind({name})`")
@@ -361,7 +380,7 @@ class Engine:
         item = response.get("Item")
         if item is None or is_guard(item):  # a guard of a Unique field is no object
             return None
-        obj: M = schema.decode_item(item)
+        obj: M | None = schema.read(item, table)
         return obj
 
     @overload
@@ -417,9 +436,9 @@ class Engine:
         response = await self._send_write("UpdateItem", plan, schema)
         stored = response.get("Attributes") or {}
         if isinstance(target, Model):
-            fill(target, schema, stored)
+            fill(target, schema, stored, table)
             return target
-        return schema.decode_item(stored)
+        return schema.read(stored, table)
 
     async def load(self, *objs: Model, consistent: bool = False) -> None:
         """Fill objects from their stored items by key (BatchGetItem, 100 keys a request).
@@ -433,7 +452,7 @@ class Engine:
     def query(
         self,
         model: type[M] | _Index[M],
-        key: Condition | bool,
+        key: Condition | bool | Mapping[str, Any],
         *,
         filter: Condition | bool | None = None,
         projection: Projection = "all",
@@ -443,7 +462,12 @@ class Engine:
         page_size: int | None = None,
         start: str | None = None,
     ) -> Query[M]:
-        """A lazy query on a table or an index (`Post.by_user`); iterate it with `async for`."""
+        """A lazy query on a table or an index (`Post.by_user`); iterate it with `async for`.
+
+        `key`: a condition (`Post.forum == "x"`), or a dict of fields: key attributes, or the
+        fields of their key templates (`{"customer_id": c}`: the hash key's template complete,
+        the range key's matched up to the first field not given).
+        """
         return Query(
             self._ctx,
             model,
@@ -573,14 +597,64 @@ class Engine:
         checkpoints live in `lease_table` (created when missing); `clock` and `pacing` are for
         tests (`adyn.testing.VirtualClock`) and tuning.
         """
+        from .stream import StreamSource
         from .stream._open import open_stream
 
         if not models:
             raise InvalidArgument("stream() needs at least one model")
+        bound = [self._bound(m) for m in models]
         ctx = self._ctx
 
-        async def describe(table: str) -> Wire | None:
-            return await _bind.describe(ctx, table)
+        by_table: dict[str, list[ModelSchema]] = {}
+        for schema, table in bound:  # a shared table has one stream, whatever reads it
+            schemas = by_table.setdefault(table, [])
+            if schema not in schemas:
+                schemas.append(schema)
+
+        def source_of(schema: ModelSchema, arn: str, view: str, table: str) -> StreamSource:
+            # a shared table's guards (Unique fields of any entity) are passed over by key
+            guarded = schema
+            if schema.family is not None:
+                guarded = next((m for m in schema.family.members if m.unique), schema)
+            return StreamSource(
+                stream_arn=arn,
+                model=schema.model,
+                view_type=view,
+                decode_item=schema.decode_item,
+                decode_key=schema.decode_key,
+                table=table,
+                skip=partial(is_guard_key, guarded) if guarded.unique else None,
+            )
+
+        async def sources() -> list[StreamSource]:
+            result = []
+            for table, schemas in by_table.items():
+                description = await _bind.describe(ctx, table)
+                arn = (description or {}).get("LatestStreamArn")
+                view = ((description or {}).get("StreamSpecification") or {}).get("StreamViewType")
+                if not arn or not view:
+                    raise StreamNotEnabled(
+                        f"table {table!r} of {schemas[0].name} has no stream; set Meta.stream"
+                    )
+                family = schemas[0].family
+                if family is None:
+                    result.append(source_of(schemas[0], arn, view, table))
+                    continue
+                # each record as the entity it is; only those of the entities asked for
+                router = stream_router(family, schemas, table, view)
+                per_schema = {id(s): source_of(s, arn, view, table) for s in family.members}
+                base = family.table_schema or schemas[0]
+
+                def route(
+                    raw: Wire,
+                    router: Callable[[Wire], ModelSchema | None] = router,
+                    per_schema: dict[int, StreamSource] = per_schema,
+                ) -> StreamSource | None:
+                    schema = router(raw)
+                    return None if schema is None else per_schema[id(schema)]
+
+                result.append(dataclasses.replace(source_of(base, arn, view, table), route=route))
+            return result
 
         def delivered(created_at: datetime) -> None:
             hook = self._on_record
@@ -588,8 +662,7 @@ class Engine:
                 hook(created_at)
 
         return open_stream(
-            bound=[self._bound(m) for m in models],
-            describe=describe,
+            sources=sources,
             call=self._caller.call,
             table_name=self.table_name,
             bind=self.bind,
@@ -610,6 +683,24 @@ def _schema(model: Any) -> ModelSchema:
         return schema_of(model)
     except TypeError:
         raise InvalidArgument(f"{model!r} is not a concrete adyn Model class") from None
+
+
+def _check_shared_table(table: str, schemas: Sequence[ModelSchema]) -> None:
+    """Models on one table must be one family (a table model and its entities): otherwise
+    no read could tell their items apart."""
+    families = {id(s.family) if s.family is not None else id(s): s for s in schemas}
+    if len(families) < 2:
+        return
+    first, second = list(families.values())[:2]
+    raise InvalidModel(
+        first.name,
+        None,
+        f"shares table {table!r} with {second.name}, and they have no common discriminator, so "
+        "no read could tell their items apart: give them a common base model whose Meta names "
+        'a discriminator attribute (discriminator = "type"), or a callable discriminator '
+        "(taking an item's key values as a dict and returning its entity name) for tables "
+        "written by other code; or give each its own table",
+    )
 
 
 def _model_of(obj: Any, what: str) -> type[Model]:

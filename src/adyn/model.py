@@ -7,11 +7,13 @@ expressions (`Post.views > 3`), and index attributes give the index bound to tha
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 from pydantic._internal._model_construction import ModelMetaclass
+from pydantic.fields import FieldInfo
 
 from .codecs import Timestamp
 
@@ -154,6 +156,39 @@ class LocalIndex(_Index[M]):
         return cast("LocalIndex[Owner]", self)
 
 
+def _templated_names(cls: type) -> Any:
+    """The key attributes `Meta.keys` computes, from the nearest Meta that sets them."""
+    for klass in cls.__mro__:
+        meta = klass.__dict__.get("Meta")
+        if meta is not None and "keys" in vars(meta):
+            return vars(meta)["keys"]
+    return None
+
+
+def _default_templated(cls: type) -> None:
+    """Templated key attributes are computed on save, so constructors must not require them.
+
+    Runs before pydantic collects the class's fields: each templated attribute (declared here
+    or inherited) without a default gets a default of None.
+    """
+    keys = _templated_names(cls)
+    if not isinstance(keys, Mapping):
+        return  # compile_model names the mistake
+    own = inspect.get_annotations(cls)
+    for name in keys:
+        if not isinstance(name, str) or name in cls.__dict__:
+            continue
+        if name in own:
+            type.__setattr__(cls, name, None)
+            continue
+        for base in cls.__mro__[1:]:
+            info = getattr(base, "__pydantic_fields__", {}).get(name)
+            if info is not None:
+                if info.is_required():
+                    type.__setattr__(cls, name, FieldInfo.merge_field_infos(info, default=None))
+                break
+
+
 class _ModelMeta(ModelMetaclass):
     def __getattr__(cls, name: str) -> Any:
         # Only a class's own compiled schema answers, so a subclass under construction never
@@ -170,7 +205,8 @@ class Model(BaseModel, metaclass=_ModelMeta):
     """Base class of DynamoDB models: a pydantic model with keys, indexes and a table.
 
     Declare options in an inner `class Meta` (`table_name`, `billing`, `read_units`,
-    `write_units`, `stream`, `ttl`, `abstract`).
+    `write_units`, `stream`, `ttl`, `abstract`; for shared tables `discriminator`,
+    `unknown_entities`, `entity`, and key templates in `keys`).
     """
 
     model_config = ConfigDict(
@@ -182,12 +218,24 @@ class Model(BaseModel, metaclass=_ModelMeta):
     _adyn_state: Any = PrivateAttr(default=None)
     __adyn_schema__: ClassVar[ModelSchema | None] = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # called by type.__new__, before pydantic collects the fields
+        super().__init_subclass__(**kwargs)
+        _default_templated(cls)
+
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         from .schema import compile_model
 
         type.__setattr__(cls, "__adyn_schema__", compile_model(cls))
+
+    def model_post_init(self, context: Any, /) -> None:
+        # an entity's templated key attributes, from the fields it was built with (a save
+        # computes them again from the fields as they are then)
+        schema = type(self).__dict__.get("__adyn_schema__")
+        if schema is not None and schema.templates:
+            schema.fill_templates(self)
 
     def __eq__(self, other: object) -> bool:
         # pydantic compares private attributes too; adyn's load state is not part of equality.

@@ -18,6 +18,7 @@ claims hooks pydantic's plugin leaves alone):
   `GlobalIndex[Post]` (the descriptor in `adyn.model` says so), so index queries are typed.
 - `Post.model_construct(forum=..., id=...)`, the documented way to build an object from its
   key, takes any subset of the fields (pydantic's plugin asks for every required one).
+- An entity's constructor does not ask for the key attributes its `Meta.keys` computes.
 - Where adyn takes a condition (`key=`, `filter=`, `condition=`, `&`, `|`), a plain `bool` is an
   error: with the plugin a comparison is a `Condition`, so a `bool` there is a bug such as
   `post.views > 3` (an object's value) instead of `Post.views > 3`. Without the plugin those
@@ -39,7 +40,9 @@ from mypy.nodes import (
     MDEF,
     AssignmentStmt,
     CallExpr,
+    ClassDef,
     Context,
+    DictExpr,
     Expression,
     MemberExpr,
     MypyFile,
@@ -54,6 +57,7 @@ from mypy.plugin import (
     AttributeContext,
     CheckerPluginInterface,
     ClassDefContext,
+    FunctionSigContext,
     MethodContext,
     MethodSigContext,
     Plugin,
@@ -62,6 +66,7 @@ from mypy.plugin import (
 from mypy.typeops import make_simplified_union
 from mypy.types import (
     AnyType,
+    CallableType,
     FunctionLike,
     Instance,
     Type,
@@ -138,6 +143,16 @@ class AdynPlugin(Plugin):
         if fullname == f"{MODEL_PATH}.__getitem__":
             return self._nested_item
         return None
+
+    def get_function_signature_hook(
+        self, fullname: str
+    ) -> Callable[[FunctionSigContext], FunctionLike] | None:
+        # `Customer(...)`: the key attributes its Meta.keys computes are not required
+        info = self._type_info(fullname)
+        if info is None or not info.has_base(MODEL):
+            return None
+        templated = _templated_keys(info)
+        return partial(_keys_optional, templated) if templated else None
 
     def get_method_signature_hook(
         self, fullname: str
@@ -270,6 +285,7 @@ def _declare_indexes(ctx: ClassDefContext) -> None:
     info = ctx.cls.info
     if not info.has_base(MODEL):
         return
+    _record_templated_keys(ctx.cls)
     for stmt in ctx.cls.defs.body:
         if not (
             isinstance(stmt, AssignmentStmt)
@@ -317,6 +333,42 @@ def _dotted(expr: Expression) -> str | None:
 
 
 # -------------------------------------------------------------------- signatures
+
+
+def _record_templated_keys(cls: ClassDef) -> None:
+    """Note the key attributes `class Meta: keys = {...}` computes (kept in mypy's cache)."""
+    for stmt in cls.defs.body:
+        if not (isinstance(stmt, ClassDef) and stmt.name == "Meta"):
+            continue
+        for inner in stmt.defs.body:
+            if (
+                isinstance(inner, AssignmentStmt)
+                and any(isinstance(lv, NameExpr) and lv.name == "keys" for lv in inner.lvalues)
+                and isinstance(inner.rvalue, DictExpr)
+            ):
+                names = [k.value for k, _ in inner.rvalue.items if isinstance(k, StrExpr)]
+                cls.info.metadata.setdefault("adyn", {})["keys"] = sorted(names)
+
+
+def _templated_keys(info: TypeInfo) -> frozenset[str]:
+    """The templated key attributes of a model: its nearest Meta.keys (own or inherited)."""
+    for klass in info.mro:
+        keys = klass.metadata.get("adyn", {}).get("keys")
+        if keys is not None:
+            return frozenset(keys)
+    return frozenset()
+
+
+def _keys_optional(names: frozenset[str], ctx: FunctionSigContext) -> FunctionLike:
+    """An entity's constructor: its templated key attributes are computed on save."""
+    signature = ctx.default_signature
+    if not isinstance(signature, CallableType):
+        return signature
+    kinds = [
+        ARG_NAMED_OPT if kind == ARG_NAMED and name in names else kind
+        for kind, name in zip(signature.arg_kinds, signature.arg_names, strict=True)
+    ]
+    return signature.copy_modified(arg_kinds=kinds)
 
 
 def _fields_optional(ctx: MethodSigContext) -> FunctionLike:

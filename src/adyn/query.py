@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import binascii
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from decimal import Decimal
@@ -22,6 +22,7 @@ import orjson
 
 from ._concurrency import Ahead, run_bounded
 from ._context import Context
+from ._entities import decode_pairs
 from ._unique import guard_filter
 from .codecs import CodecError, check_text, number_text
 from .errors import InvalidQuery, MultipleResults, NotFound
@@ -33,6 +34,7 @@ from .expressions import (
     Function,
     Path,
     Renderer,
+    all_of,
     render_condition,
     render_projection,
 )
@@ -178,13 +180,14 @@ def _key_condition(
                 f"({hash_spec.name}) and optionally one of == < <= > >= between begins_with on "
                 f"the range key" + (f" ({range_spec.name})" if range_spec else "")
             )
-        if subject._field is hash_spec:
+        # by stored name: a base model's path (Shop.pk) names its entities' attribute too
+        if subject._field.wire == hash_spec.wire:
             if not (isinstance(part, Compare) and part.op == "=") or _has_path_value(part):
                 raise InvalidQuery(
                     f"key condition on {where}: the hash key {hash_spec.name} takes == only"
                 )
             hash_parts.append(part)
-        elif range_spec is not None and subject._field is range_spec:
+        elif range_spec is not None and subject._field.wire == range_spec.wire:
             if isinstance(part, Compare) and part.op == "<>":
                 raise InvalidQuery(f"key condition on {where}: != is not allowed on the range key")
             if _has_path_value(part):
@@ -228,6 +231,62 @@ def _subject(part: Condition) -> Path | None:
 
 def _has_path_value(part: Condition) -> bool:
     return len(list(part.paths())) > 1
+
+
+def key_from_fields(
+    schema: ModelSchema,
+    values: Mapping[str, Any],
+    hash_spec: FieldSpec,
+    range_spec: FieldSpec | None,
+    where: str,
+) -> Condition:
+    """`key={"customer_id": c}`: the key condition that a dict of fields names.
+
+    A key attribute is given by itself, or (when templated) by its template's fields: the hash
+    key's template must be complete; the range key is matched with `begins_with` its template's
+    text up to the first field not given (`==` when all are given).
+    """
+    templates = schema.templates
+    used: set[str] = set()
+
+    def attribute(spec: FieldSpec, required: bool) -> Condition | None:
+        path: Path = schema.paths[spec.name]
+        if spec.name in values:
+            used.add(spec.name)
+            condition: Condition = path == values[spec.name]
+            return condition
+        template = templates.get(spec.name)
+        if template is None:
+            if required:
+                raise InvalidQuery(
+                    f"key condition on {where}: the dict gives no {spec.name} (the hash key)"
+                )
+            return None
+        text, complete = template.prefix(values, where)
+        given = [c.name for c in template.components if c.name in values]
+        used.update(given)
+        if required and not complete:
+            missing = next(c.name for c in template.components if c.name not in values)
+            raise InvalidQuery(
+                f"key condition on {where}: the hash key {spec.name} ({template.text!r}) needs "
+                f"{missing} too; a hash key is matched whole"
+            )
+        if complete:
+            return path == text
+        return path.begins_with(text) if text else None
+
+    parts = [attribute(hash_spec, True)]
+    if range_spec is not None:
+        parts.append(attribute(range_spec, False))
+    extra = sorted(set(values) - used)
+    if extra:
+        raise InvalidQuery(
+            f"key condition on {where}: {extra[0]} is not a key attribute of {where} or a field "
+            "of its key templates; put it in filter="
+        )
+    condition = all_of(parts)
+    assert condition is not None
+    return condition
 
 
 class _Search(Generic[M]):
@@ -282,6 +341,8 @@ class _Search(Generic[M]):
         hash_spec = index.hash_key if index else schema.hash_key
         range_spec = index.range_key if index else schema.range_key
         self._key_specs = self._position_specs(schema, index)
+        if isinstance(key, Mapping):
+            key = key_from_fields(schema, key, hash_spec, range_spec, where)
         if key is None and self.operation == "Query":
             raise InvalidQuery(
                 f"{where}: a query needs a key condition (key={schema.name}."
@@ -294,18 +355,25 @@ class _Search(Generic[M]):
             if not isinstance(filter, Condition):
                 raise InvalidQuery(f"{where}: filter= takes a condition, got {filter!r}")
             paths = _check_paths(schema, filter, "the filter")
+            key_wires = {s.wire for s in (hash_spec, range_spec) if s is not None}
             if key is not None:
                 for path in paths:
-                    if path._field is not None and path._field in (hash_spec, range_spec):
+                    if path._field is not None and path._field.wire in key_wires:
                         raise InvalidQuery(
                             f"{where}: the filter uses key attribute {path._field.name}; "
                             "key attributes belong in key="
                         )
-        leave_out = _guards_filter(schema, index)
-        if leave_out is not None:
-            filter = leave_out if filter is None else filter & leave_out
-        if filter is not None:
-            request["FilterExpression"] = render_condition(filter, r)
+        family = schema.family
+        # Through an entity, the server keeps only its items (so limit and count hold);
+        # otherwise each item's entity is found here, page by page.
+        own = family.server_filter(schema) if family is not None else None
+        guarded = schema
+        if family is not None and own is None:  # the table model: any entity's guards
+            guarded = next((m for m in family.members if m.unique), schema)
+        combined = all_of([filter, own, _guards_filter(guarded, index)])
+        if combined is not None:
+            request["FilterExpression"] = render_condition(combined, r)
+        self._family = family if family is not None and own is None else None
         self._projected, self._counting = self._projection(projection, request, r)
         if consistent:
             request["ConsistentRead"] = True
@@ -361,6 +429,9 @@ class _Search(Generic[M]):
                     f"{sorted(wire_fields(schema, index.projected))}"
                 )
         paths = [schema.paths[n] for n in names]
+        family = schema.family
+        if family is not None and family.path is not None and family.server_filter(schema) is None:
+            paths.append(family.path)  # the entity of each item must be read to decode it
         request["ProjectionExpression"] = render_projection(paths, r)
         return frozenset(names), False
 
@@ -420,11 +491,16 @@ class _Search(Generic[M]):
             )
         return self._pages()
 
+    def _decode(self, kept: list[Any], plain: bool, projected: frozenset[str] | None) -> list[Any]:
+        if plain:
+            return self._schema.decode_page(kept, projected)
+        return decode_pairs(kept, projected)
+
     async def _pages(self, read_ahead: bool = True) -> AsyncGenerator[Page[M], None]:
         """Pages in order; with `read_ahead`, the next request goes out while the caller works
         on the current page. A parallel scan reads up to `SEGMENTS_IN_FLIGHT` segments at a
         time, in turns, so a wide scan neither floods memory nor starves the decoder."""
-        schema, projected = self._schema, self._projected
+        schema, projected, family = self._schema, self._projected, self._family
         positions: list[Wire | str | None] = (
             list(self._start) if self._start else [None] * self._segments
         )
@@ -461,20 +537,23 @@ class _Search(Generic[M]):
                 for i, response in zip(batch, responses, strict=True):
                     raw = response.get("Items", [])
                     last = response.get("LastEvaluatedKey")
-                    if remaining is not None and len(raw) >= remaining:
-                        if len(raw) > remaining:
-                            raw = raw[:remaining]
-                            last = self._position_of(raw[-1])
+                    # the entity of each item, when the server did not filter by it
+                    pairs = None if family is None else family.classify(schema, raw, self._table)
+                    kept: list[Any] = raw if pairs is None else pairs
+                    if remaining is not None and len(kept) >= remaining:
+                        if len(kept) > remaining:
+                            kept = kept[:remaining]
+                            last = self._position_of(kept[-1] if pairs is None else kept[-1][0])
                         positions[i] = last if last else _DONE
-                        items = schema.decode_page(raw, projected)
+                        items = self._decode(kept, pairs is None, projected)
                         finished = all(p == _DONE for p in positions)
                         token = None if finished else encode_token(positions, self._share)
                         yield Page(items, token, consumed)
                         return
                     positions[i] = last if last else _DONE
                     if remaining is not None:
-                        remaining -= len(raw)
-                    items = schema.decode_page(raw, projected)
+                        remaining -= len(kept)
+                    items = self._decode(kept, pairs is None, projected)
                     finished = all(p == _DONE for p in positions)
                     yield Page(
                         items, None if finished else encode_token(positions, self._share), consumed
@@ -529,15 +608,34 @@ class _Search(Generic[M]):
         return [item async for item in self]
 
     async def count(self) -> int:
-        """How many items match (Select=COUNT over every page; `limit` caps the answer)."""
+        """How many items match (Select=COUNT over every page; `limit` caps the answer).
+
+        When the entity of each item must be found here (a callable discriminator, or a table
+        model that skips unknown entities), the keys are read and the items counted here.
+        """
         base = {
             k: v for k, v in self._request.items() if k not in ("ProjectionExpression", "Select")
         }
+        family, schema = self._family, self._schema
+        classify = family is not None and (schema.entity is not None or family.unknown == "skip")
+        if family is not None and classify:
+            r = Renderer.resume(
+                dict(base.get("ExpressionAttributeNames") or {}),
+                dict(base.get("ExpressionAttributeValues") or {}),
+            )
+            paths = [schema.paths[s.name] for s in self._key_specs]
+            if family.path is not None:
+                paths.append(family.path)
+            base["ProjectionExpression"] = render_projection(paths, r)
+            r.into(base)
+        else:
+            base["Select"] = "COUNT"
         names = base.get("ExpressionAttributeNames")
         if names is not None:
             # names used only by the projection must go: DynamoDB refuses unused names
             text = " ".join(
-                str(base.get(k, "")) for k in ("KeyConditionExpression", "FilterExpression")
+                str(base.get(k, ""))
+                for k in ("KeyConditionExpression", "FilterExpression", "ProjectionExpression")
             )
             used = set(re.findall(r"#n\d+", text))
             kept = {k: v for k, v in names.items() if k in used}
@@ -545,7 +643,6 @@ class _Search(Generic[M]):
                 base["ExpressionAttributeNames"] = kept
             else:
                 base.pop("ExpressionAttributeNames")
-        base["Select"] = "COUNT"
         positions: list[Wire | str | None] = (
             list(self._start) if self._start else [None] * self._segments
         )
@@ -567,7 +664,10 @@ class _Search(Generic[M]):
 
             responses = await run_bounded(live, fetch, self._ctx.limit)
             for i, response in zip(live, responses, strict=True):
-                total += int(response.get("Count", 0))
+                if family is not None and classify:
+                    total += len(family.classify(schema, response.get("Items", []), self._table))
+                else:
+                    total += int(response.get("Count", 0))
                 positions[i] = response.get("LastEvaluatedKey") or _DONE
         return total if self._limit is None else min(total, self._limit)
 

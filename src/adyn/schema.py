@@ -17,6 +17,8 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from ._decoder import compile_values_decoder
+from ._entities import Family, family_for
+from ._templates import SLOW, KeyTemplate, compile_templates
 from .codecs import (
     TIMESTAMP,
     CodecError,
@@ -44,9 +46,14 @@ _META_OPTIONS = frozenset(
         "stream",
         "ttl",
         "abstract",
+        "discriminator",
+        "entity",
+        "keys",
+        "unknown_entities",
         "validate_on_load",
     }
 )
+_OWN_OPTIONS = frozenset({"abstract", "entity"})  # not inherited by subclasses
 _STREAM_VIEWS = {
     None: None,
     "keys": "KEYS_ONLY",
@@ -131,6 +138,14 @@ class ModelSchema:
     _values_of: Callable[[Wire], dict[str, Any]] = field(default=dict)
     _defaults: list[tuple[str, Callable[[], Any]]] = field(default_factory=list)
     _private: dict[str, Any] = field(default_factory=dict)
+    # shared tables: the family of the table model, this model's entity name (None for the
+    # table model and plain models) and the discriminator attribute value it writes
+    family: Family | None = None
+    entity: str | None = None
+    entity_wire: Wire | None = None
+    # key templates (Meta.keys) by the field name of the key attribute they compute
+    templates: dict[str, KeyTemplate] = field(default_factory=dict)
+    _untemplated: list[FieldSpec] = field(default_factory=list)  # every other field
 
     @property
     def key_fields(self) -> tuple[FieldSpec, ...]:
@@ -150,26 +165,180 @@ class ModelSchema:
 
     def key_of(self, obj: Any) -> Wire:
         """The wire key of an object; InvalidItem if a key field is missing or empty."""
+        if self.templates:
+            return self.encode_fields(obj)[0]
         data = obj.__dict__
         return {s.wire: self._key_value(s, data.get(s.name), obj) for s in self.key_fields}
 
     def key_from_values(self, values: Mapping[str, Any], where: str = "key") -> Wire:
-        """The wire key from `{field name: value}` (as `get` and `update` take it)."""
-        names = {s.name for s in self.key_fields}
-        extra = set(values) - names
+        """The wire key from `{field name: value}` (as `get` and `update` take it).
+
+        A templated key attribute is given by itself or by the fields its template uses.
+        """
+        key: Wire = {}
+        used: set[str] = set()
+        for spec in self.key_fields:
+            template = self.templates.get(spec.name)
+            if spec.name in values or template is None:
+                used.add(spec.name)
+                key[spec.wire] = self._key_value(spec, values.get(spec.name), None)
+                continue
+            for component in template.components:
+                if values.get(component.name) is None:
+                    raise InvalidItem(
+                        self.name,
+                        component.name,
+                        f"missing key value: the {where} gives {spec.name} by itself or by the "
+                        f"fields of its template {template.text!r}",
+                    )
+                used.add(component.name)
+            key[spec.wire] = self._key_value(spec, template.render(values), None)
+        extra = set(values) - used
         if extra:
+            rule = (
+                f"not a key field or a field of a key template; the {where} takes {sorted(used)}"
+                if self.templates
+                else f"not a key field; the {where} takes exactly {sorted(used)}"
+            )
+            raise InvalidItem(self.name, sorted(extra)[0], rule)
+        return key
+
+    def encode_fields(
+        self, obj: Any, item: Wire | None = None
+    ) -> tuple[Wire, dict[str, Wire | None]]:
+        """A templated model's key and `{field name: wire value or None}` of every field the
+        object holds, each encoded once; templated key attributes are computed from them.
+
+        An index key whose components are None becomes None (the item leaves that sparse
+        index). A templated attribute set by hand to something else is an InvalidItem; one
+        that only kept its stored value while a component changed is recomputed.
+        `item`: a dict to fill with the wire item as well (what `encode_item` returns).
+        """
+        data = obj.__dict__
+        templates = self.templates
+        wires: dict[str, Wire | None] = {}
+        required = self.required
+        for spec in self._untemplated:
+            name = spec.name
+            if name not in data:
+                if item is not None and name in required:  # deleted: a full item needs it
+                    raise self.unset_required(spec, obj)
+                continue  # deleted, or not read (a projection): plan_save tells which
+            value = data[name]
+            if value is None:
+                if name in required:
+                    raise self.unset_required(spec, obj)
+                wires[name] = None
+                continue
+            wire = wires[name] = self.encode_value(spec, value, obj)
+            if wire is not None:
+                if spec.index_key:
+                    self.check_index_value(spec, wire, obj)
+                if item is not None:
+                    item[spec.wire] = wire
+        for name, template in templates.items():
+            current = data.get(name)
+            text = template.fast(wires)
+            if text is SLOW:
+                if any(c.name not in wires for c in template.components):
+                    self._keep_partial(obj, template, current, wires)
+                    if current is not None:
+                        wires[name] = av = {"S": current}
+                        if item is not None:
+                            item[template.attr.wire] = av
+                    continue
+                text = template.render_wires(wires, obj)
+            if current is not None and current != text and current != template.default:
+                self._check_by_hand(obj, template, current, text)
+            if text is None:
+                if template.attr.key is not None:
+                    missing = next(c.name for c in template.components if wires[c.name] is None)
+                    raise InvalidItem(
+                        self.name,
+                        missing,
+                        f"missing key value: it is part of the key {name} ({template.text!r})",
+                        obj,
+                    )
+                data[name] = wires[name] = None
+            else:
+                data[name] = text
+                wires[name] = av = {"S": text}
+                if template.attr.index_key:
+                    self.check_index_value(template.attr, av, obj)
+                if item is not None:
+                    item[template.attr.wire] = av
+        key = {s.wire: self._check_key(s, wires.get(s.name), obj) for s in self.key_fields}
+        return key, wires
+
+    def fill_templates(self, obj: Any) -> None:
+        """Compute the templated key attributes a new object was not given (best effort: a
+        component that cannot make a key leaves it for `save` to name the problem)."""
+        data = obj.__dict__
+        for name, template in self.templates.items():
+            if data.get(name, template.default) != template.default:
+                continue
+            try:
+                text = template.render(data, obj)
+            except InvalidItem:
+                continue
+            if text is not None:
+                data[name] = text
+
+    def _keep_partial(
+        self, obj: Any, template: KeyTemplate, current: Any, wires: dict[str, Wire | None]
+    ) -> None:
+        """A partial object (a projection) keeps its stored key, unless a component changed."""
+        unset = [c.name for c in template.components if c.name not in wires]
+        old = template.parse(current) if isinstance(current, str) else None
+        data = obj.__dict__
+        for c in template.components:
+            if c.name in data and old is not None and old.get(c.name) != data[c.name]:
+                raise InvalidItem(
+                    self.name,
+                    c.name,
+                    f"changing it changes {template.attr.name} ({template.text!r}), which also "
+                    f"uses {unset[0]}, not loaded: load the whole object to change it",
+                    obj,
+                )
+
+    def _check_by_hand(self, obj: Any, template: KeyTemplate, current: Any, text: Any) -> None:
+        """A templated attribute that differs from its template must have been computed (when
+        the object was built) or be its stored value (a component changed since the load);
+        anything else was set by hand."""
+        if template.attr.name not in obj.__pydantic_fields_set__:
+            return  # computed when the object was built, from fields that changed since
+        private = obj.__pydantic_private__
+        state = private.get("_adyn_state") if private else None
+        stored = state.stored if state is not None else None
+        av = stored.get(template.attr.wire) if stored is not None else None
+        if av is None or av.get("S") != current:
             raise InvalidItem(
                 self.name,
-                sorted(extra)[0],
-                f"not a key field; the {where} takes exactly {sorted(names)}",
+                template.attr.name,
+                f"is computed from the key template {template.text!r} (giving {text!r}); "
+                f"it cannot be set by hand (to {current!r})",
+                obj,
             )
-        return {s.wire: self._key_value(s, values.get(s.name), None) for s in self.key_fields}
+
+    def check_writable(self, obj: Any) -> None:
+        """Objects of a table model cannot be written: only its entities can."""
+        if self.family is not None and self.entity is None:
+            raise InvalidItem(
+                self.name,
+                None,
+                f"{self.name} is the table model of entities {sorted(self.family.by_name)}; "
+                "write objects of one of them",
+                obj,
+            )
 
     def _key_value(self, spec: FieldSpec, value: Any, obj: Any) -> Wire:
         if value is None:
             raise InvalidItem(self.name, spec.name, "missing key value", obj)
-        wire = self.encode_value(spec, value, obj)
-        assert wire is not None
+        return self._check_key(spec, self.encode_value(spec, value, obj), obj)
+
+    def _check_key(self, spec: FieldSpec, wire: Wire | None, obj: Any) -> Wire:
+        if wire is None:
+            raise InvalidItem(self.name, spec.name, "missing key value", obj)
         ((tag, raw),) = wire.items()
         if tag in ("S", "B") and len(raw) == 0:
             raise InvalidItem(self.name, spec.name, "a key value cannot be empty", obj)
@@ -179,8 +348,16 @@ class ModelSchema:
 
     def encode_item(self, obj: Any) -> Wire:
         """Every set, non-empty field of an object as a wire item."""
-        data = obj.__dict__
+        self.check_writable(obj)
+        if self.templates:
+            item: Wire = {}
+            self.encode_fields(obj, item)
+            if self.entity_wire is not None:
+                assert self.family is not None and self.family.attribute is not None
+                item[self.family.attribute] = self.entity_wire
+            return item
         item = self.key_of(obj)
+        data = obj.__dict__
         for spec in self.fields.values():
             if spec.key is not None:
                 continue
@@ -194,6 +371,9 @@ class ModelSchema:
                 if spec.index_key:
                     self.check_index_value(spec, wire, obj)
                 item[spec.wire] = wire
+        if self.entity_wire is not None:
+            assert self.family is not None and self.family.attribute is not None
+            item[self.family.attribute] = self.entity_wire
         return item
 
     def unset_required(self, spec: FieldSpec, obj: Any) -> InvalidItem:
@@ -333,6 +513,16 @@ class ModelSchema:
                 ) from None
         return values
 
+    def read(self, item: Wire, table: str) -> Any:
+        """A stored item read through this model (get, load, transaction read, update).
+
+        On a shared table the family checks the item's entity: another entity's item is an
+        InvalidItem naming both; one naming no known entity raises, or is None ("skip").
+        """
+        if self.family is None:
+            return self.decode_item(item)
+        return self.family.read(self, item, table)
+
     def decode_page(self, items: list[Wire], projected: frozenset[str] | None = None) -> list[Any]:
         """Decode a page of items, with the garbage collector paused for large pages.
 
@@ -356,8 +546,12 @@ class ModelSchema:
         """
         if not item:
             return None
+        schema: ModelSchema | None = self
+        if self.family is not None:  # the entity the item is, whichever model asked
+            name = self.family.name_of(item, self)
+            schema = self.family.by_name.get(name) if isinstance(name, str) else None
         try:
-            return self.decode_item(item)
+            return None if schema is None else schema.decode_item(item)
         except InvalidItem as exc:
             return exc
 
@@ -529,10 +723,12 @@ def _meta_options(cls: type) -> tuple[dict[str, Any], bool]:
                     None,
                     f"unknown Meta option {key!r} (known: {sorted(_META_OPTIONS)})",
                 )
-            if key != "abstract":
+            if key not in _OWN_OPTIONS:
                 options[key] = value
     own = cls.__dict__.get("Meta")
-    abstract = bool(getattr(own, "abstract", False)) if own is not None else False
+    abstract = bool(vars(own).get("abstract", False)) if own is not None else False
+    if own is not None and "entity" in vars(own):
+        options["entity"] = vars(own)["entity"]
     return options, abstract
 
 
@@ -705,7 +901,58 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
         for k, v in (cls.__private_attributes__ or {}).items()
         if k != "_adyn_state"
     }
+    _join_family(schema, options)
+    if options.get("keys") is not None:
+        key_attributes: dict[str, FieldSpec] = {}
+        index_keys = [s for i in schema.indexes.values() for s in i.key_fields]
+        for spec in (*schema.key_fields, *index_keys):
+            key_attributes[spec.name] = key_attributes[spec.wire] = spec
+        schema.templates = compile_templates(name, options["keys"], specs, key_attributes)
+        schema._untemplated = [s for s in specs.values() if s.name not in schema.templates]
+        for attr, template in schema.templates.items():
+            info = cls.model_fields[attr]
+            template.default = None if info.is_required() else info.default
     return schema
+
+
+def _join_family(schema: ModelSchema, options: dict[str, Any]) -> None:
+    """Make a model the table model or an entity of its family (shared tables)."""
+    name = schema.name
+    family, is_table_model = family_for(schema.model, options)
+    entity = options.get("entity")
+    if family is None:
+        if entity is not None:
+            raise InvalidModel(name, None, "Meta.entity needs a Meta.discriminator on a base model")
+        return
+    attribute = family.attribute
+    if attribute is not None and attribute in schema.by_wire:
+        raise InvalidModel(
+            name,
+            schema.by_wire[attribute].name,
+            f"is stored as {attribute!r}, the discriminator attribute adyn writes itself; "
+            "rename the field or the discriminator",
+        )
+    schema.family = family
+    if is_table_model:
+        if entity is not None:
+            raise InvalidModel(
+                name, None, "Meta.entity names an entity; the table model itself is none"
+            )
+        family.table_schema = schema
+    else:
+        entity = schema.model.__name__ if entity is None else entity
+        if not isinstance(entity, str) or not entity:
+            raise InvalidModel(name, None, f"Meta.entity is {entity!r}, not a non-empty str")
+        schema.entity = entity
+        if attribute is not None:
+            schema.entity_wire = {"S": entity}
+        family.register(schema, entity)
+    if attribute is not None:  # every index projects the discriminator: reads must tell
+        for index in schema.indexes.values():
+            if index.projection != "ALL" and attribute not in index.include:
+                index.include = (*index.include, attribute)
+                index.projection = "INCLUDE"
+                index.projected = (index.projected or frozenset()) | {attribute}
 
 
 def _none() -> None:

@@ -261,14 +261,12 @@ class ReadTransaction(_Transaction):
             reasons = _reasons(error, [(o, s, None) for o, s, _, _ in entries])
             raise TransactionCanceled(_cancel_message(error, reasons), reasons) from None
         missing = []
-        for (obj, schema, _, _), result in zip(
+        for (obj, schema, table, _), result in zip(
             entries, response.get("Responses", []), strict=False
         ):
             item = result.get("Item")
-            if item is None:
+            if item is None or not fill(obj, schema, item, table):
                 missing.append(obj)
-            else:
-                fill(obj, schema, item)
         if missing:
             raise MissingObjects(f"{len(missing)} object(s) have no stored item", missing)
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID
 
-from typed_models import Post
+from typed_models import Customer, Post
 
 from adyn import Engine
 
@@ -54,7 +54,7 @@ WRONG: list[Callable[[], object]] = [
 async def wrong_calls(engine: Engine, post: Post) -> None:
     """Misuses that need an engine (checked, never run)."""
     # fmt: off
-    engine.query(Post, key=True)  # error: [arg-type] expected "Condition"
+    engine.query(Post, key=True)  # error: [arg-type] expected "Condition | Mapping[str, Any]"
     await engine.save(post, condition=post.views > 3)  # error: [arg-type] has incompatible type "bool"
     engine.scan(Post, filter=post.content == "x")  # error: [arg-type] has incompatible type "bool"
     engine.query(Post, key=Post.forum == "f", filter=(Post.views > 3) & True)  # error: [operator] Unsupported operand types for & ("Condition" and "bool")
@@ -67,4 +67,5 @@ async def wrong_calls(engine: Engine, post: Post) -> None:
     print((await engine.get(Post, forum="f", id=UID)).views)  # error: [union-attr] Item "None" of "Post | None"
     Post.model_construct(forum=3)  # error: [arg-type] "forum" to "model_construct" of "Post"
     Post(forum="f", id=UID, user=UID)  # error: [call-arg] Missing named argument "date"
+    Customer(name="Ada")  # error: [call-arg] Missing named argument "id" for "Customer"
     post.by_user = Post.by_user  # error: [misc] Cannot assign to class variable "by_user" via instance

@@ -79,3 +79,23 @@ class Reply(Post):
         table_name = "typed-replies"
 
     parent: UUID | None = None
+
+
+class Shop(Model):
+    """A table model; its entity's key attributes come from Meta.keys."""
+
+    class Meta:
+        table_name = "typed-shop"
+        discriminator = "type"
+
+    pk: Annotated[str, HashKey()]
+    sk: Annotated[str, RangeKey()]
+
+
+class Customer(Shop):
+    class Meta:
+        entity = "customer"
+        keys = {"pk": "CUSTOMER#{id}", "sk": "PROFILE"}
+
+    id: str
+    name: str

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import assert_type
 from uuid import UUID, uuid4
 
-from typed_models import Address, Color, Level, Post, Reply
+from typed_models import Address, Color, Customer, Level, Post, Reply
 
 from adyn import (
     Action,
@@ -192,6 +192,9 @@ async def engine_calls(engine: Engine) -> None:
     assert_type(updated, Post)
     keyed = Post.model_construct(forum="f", id=uuid4())  # key-only object, as API.md shows
     assert_type(keyed, Post)
+    ada = Customer(id="c1", name="Ada")  # pk and sk come from Meta.keys
+    assert_type(await engine.get(Customer, id="c1"), Customer | None)
+    await engine.save(ada)
     await engine.load(keyed)
     await engine.save(keyed, condition=Post.views.exists())
     await engine.delete(keyed, condition=Post.views == 0)

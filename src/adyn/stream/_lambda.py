@@ -59,25 +59,39 @@ def lambda_records(
     model, every record is that model's. A record that does not decode raises `InvalidItem`
     naming it.
     """
+    from .._entities import stream_router
     from .._unique import is_guard_key
-    from ..schema import schema_of
+    from ..schema import ModelSchema, schema_of
 
     if not models:
         raise InvalidArgument("lambda_records() needs at least one model")
     if not isinstance(event, Mapping) or not isinstance(event.get("Records"), list):
         raise InvalidArgument("not a Lambda DynamoDB-stream event: it has no 'Records' list")
-    by_table: dict[str, StreamSource] = {}
-    sources: list[StreamSource] = []
+    tables: dict[str, list[ModelSchema]] = {}
     for model in models:
         schema = schema_of(model)
         if callable(table_name_template):
             name = table_name_template(model)
         else:
             name = table_name_template.format(table_name=schema.table_name)
-        skip = partial(is_guard_key, schema) if schema.unique else None
-        spec = StreamSource("", model, "", schema.decode_item, schema.decode_key, name, skip)
-        by_table[name] = spec
-        sources.append(spec)
+        tables.setdefault(name, [])
+        if schema not in tables[name]:
+            tables[name].append(schema)
+    specs: dict[int, StreamSource] = {}
+    routers: dict[tuple[str, str], Callable[[Wire], ModelSchema | None]] = {}
+
+    def spec_of(schema: ModelSchema, table: str) -> StreamSource:
+        spec = specs.get(id(schema))
+        if spec is None:
+            guarded = schema  # a shared table's guards (Unique fields of any entity)
+            if schema.family is not None:
+                guarded = next((m for m in schema.family.members if m.unique), schema)
+            skip = partial(is_guard_key, guarded) if guarded.unique else None
+            spec = specs[id(schema)] = StreamSource(
+                "", schema.model, "", schema.decode_item, schema.decode_key, table, skip
+            )
+        return spec
+
     shard = str(event.get("shardId") or "")
     records: list[Record[M]] = []
     for raw in event["Records"]:
@@ -86,18 +100,29 @@ def lambda_records(
                 "lambda_records() reads DynamoDB-stream events; this record comes from "
                 f"{raw.get('eventSource') if isinstance(raw, dict) else type(raw).__name__!r}"
             )
-        arn = str(raw.get("eventSourceARN") or "")
-        table = _table_of(arn)
-        found = by_table.get(table)
-        if found is None:
-            if len(sources) != 1:
-                known = ", ".join(sorted(by_table))
+        table = _table_of(str(raw.get("eventSourceARN") or ""))
+        schemas = tables.get(table)
+        if schemas is None:
+            if len(tables) != 1 or len(next(iter(tables.values()))) != 1:
+                known = ", ".join(sorted(tables))
                 raise InvalidArgument(
                     f"record {raw.get('eventID')} comes from table {table!r}, which none of the "
                     f"models names ({known}); pass its model, or table_name_template="
                 )
-            found = sources[0]
-        if found.skip is not None and found.skip((raw.get("dynamodb") or {}).get("Keys") or {}):
+            (schemas,) = tables.values()
+        body = raw.get("dynamodb") or {}
+        chosen: ModelSchema | None = schemas[0]
+        family = schemas[0].family
+        if family is not None:  # a table shared by entities: the record's own entity
+            view = str(body.get("StreamViewType") or "NEW_AND_OLD_IMAGES")
+            router = routers.get((table, view))
+            if router is None:
+                router = routers[(table, view)] = stream_router(family, schemas, table, view)
+            chosen = router(raw)
+        if chosen is None:
+            continue  # an entity none of the models asked for
+        found = spec_of(chosen, table)
+        if found.skip is not None and found.skip(body.get("Keys") or {}):
             continue  # a guard item of a Unique() field: no model object
         record: Record[M] = decode_record(raw, found, shard)
         done = _Done()

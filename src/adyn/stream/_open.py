@@ -1,5 +1,5 @@
-"""How `engine.stream(...)` becomes a `Stream`: sources from bound models, and a group's lease
-table.
+"""How `engine.stream(...)` becomes a `Stream`: the engine's sources and calls, and a group's
+lease table.
 
 The engine hands over what it has (its calls, its bound tables, its table names, `bind`), so
 this room never imports the engine. The lease table is an adyn model made for its name, so the
@@ -13,11 +13,9 @@ import functools
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from functools import partial
 from typing import Annotated, Any, Literal
 
-from .._unique import is_guard_key
-from ..errors import InvalidArgument, StreamNotEnabled
+from ..errors import InvalidArgument
 from ._clock import Clock
 from ._group import GroupSpec
 from ._leases import GROUP, KEY
@@ -28,7 +26,6 @@ from ._stream import Stream
 __all__ = ["lease_model", "open_stream"]
 
 Wire = dict[str, Any]
-Describe = Callable[[str], Awaitable[Wire | None]]
 # The engine's call: `call(operation, request, *, service=, idempotent=, sleep=)`, retried.
 EngineCall = Callable[..., Awaitable[Wire]]
 
@@ -56,8 +53,7 @@ def lease_model(table_name: str) -> type[Any]:
 
 def open_stream(
     *,
-    bound: Sequence[tuple[Any, str]],
-    describe: Describe,
+    sources: Callable[[], Awaitable[Sequence[StreamSource]]],
     call: EngineCall,
     table_name: Callable[[type[Any]], str],
     bind: Callable[[type[Any]], Awaitable[None]],
@@ -72,7 +68,7 @@ def open_stream(
     observe: Callable[[datetime], None] | None = None,
     rng: random.Random | None = None,
 ) -> Stream[Any]:
-    """The `Stream` of `engine.stream(...)`; `bound` is (schema, table name) per model.
+    """The `Stream` of `engine.stream(...)`, over the tables' `sources`.
 
     Every call waits out its retries on the stream's clock (a test's virtual one too).
     """
@@ -83,30 +79,6 @@ def open_stream(
 
     async def dynamodb(operation: str, request: Wire, idempotent: bool) -> Wire:
         return await call(operation, request, idempotent=idempotent, sleep=sleep)
-
-    async def sources() -> list[StreamSource]:
-        result = []
-        for schema, table in bound:
-            description = await describe(table)
-            arn = (description or {}).get("LatestStreamArn")
-            spec = (description or {}).get("StreamSpecification") or {}
-            view = spec.get("StreamViewType")
-            if not arn or not view:
-                raise StreamNotEnabled(
-                    f"table {table!r} of {schema.name} has no stream; set Meta.stream"
-                )
-            result.append(
-                StreamSource(
-                    stream_arn=arn,
-                    model=schema.model,
-                    view_type=view,
-                    decode_item=schema.decode_item,
-                    decode_key=schema.decode_key,
-                    table=table,
-                    skip=partial(is_guard_key, schema) if schema.unique else None,
-                )
-            )
-        return result
 
     spec = None
     if group is not None:

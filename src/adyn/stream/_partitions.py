@@ -107,12 +107,14 @@ class Partitions:
         epoch = lease.epoch if lease is not None else None
         n = self.n
         touched = set()
-        for raw in page.records:
-            index = _partition(source.model, raw["dynamodb"]["Keys"], n)
+        routes = page.routes
+        for position, raw in enumerate(page.records):
+            entity = source if routes is None else routes[position]
+            index = _partition(entity.model, raw["dynamodb"]["Keys"], n)
             seq = raw["dynamodb"]["SequenceNumber"]
             item: Record[Any] | InvalidItem
             try:
-                item = decode_record(raw, source, page.shard_id, lease_epoch=epoch, ledger=ledger)
+                item = decode_record(raw, entity, page.shard_id, lease_epoch=epoch, ledger=ledger)
             except InvalidItem as exc:
                 ledger.block(seq)
                 item = exc

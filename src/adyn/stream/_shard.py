@@ -52,6 +52,7 @@ class Page:
     shard_id: str
     ledger: Ledger
     records: list[Wire]
+    routes: list[StreamSource] | None = None  # per record, on a table shared by entities
 
 
 @dataclass(slots=True)
@@ -195,7 +196,7 @@ class ShardReader:
                 while True:
                     records, fetched, ended = await self._fetch()
                     if records:
-                        self.send.send_nowait(Page(ctx.source, shard.id, shard.ledger, records))
+                        self.send.send_nowait(self._page(records))
                     if ended:
                         self.send.send_nowait(ShardEnd(shard.ledger))
                         break
@@ -205,6 +206,13 @@ class ShardReader:
         except Exception as exc:
             ctx.idle.discard(shard.id)
             self.on_error(exc)
+
+    def _page(self, records: list[Wire]) -> Page:
+        source = self.ctx.source
+        routes = None
+        if source.route is not None:  # each record as its entity (None ones were dropped)
+            routes = [source.route(raw) or source for raw in records]
+        return Page(source, self.shard.id, self.shard.ledger, records, routes)
 
     async def _pause(self, *, empty: bool) -> None:
         ctx = self.ctx
@@ -318,6 +326,9 @@ class ShardReader:
         guard = ctx.source.skip
         if guard is not None:  # records of items that are no model objects (Unique guards)
             records = [r for r in records if not guard(r["dynamodb"]["Keys"])]
+        route = ctx.source.route
+        if route is not None:  # a shared table: records of entities nobody asked for
+            records = [r for r in records if route(r) is not None]
         if records:
             ledger.sent = records[-1]["dynamodb"]["SequenceNumber"]
         return records, True, shard.iterator is None

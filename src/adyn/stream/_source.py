@@ -29,7 +29,9 @@ class StreamSource:
     `{field name: Python value}`. `table` names the table (None: read `stream_arn` alone, as a
     test may); `stream_arn` is its latest stream. `skip`, given a record's wire `Keys`, says the
     record is of an item that is no model object (a guard item of a `Unique()` field): such
-    records are passed over.
+    records are passed over. `route`, on a table shared by several entities, gives the source
+    each record decodes with (its entity's model and decoders), or None for a record of an
+    entity nobody asked for (passed over too).
     """
 
     stream_arn: str
@@ -39,6 +41,7 @@ class StreamSource:
     decode_key: Callable[[Wire], dict[str, Any]]
     table: str | None = None
     skip: Callable[[Wire], bool] | None = None
+    route: Callable[[Wire], StreamSource | None] | None = None
 
 
 async def list_streams(call: StreamCall, table: str) -> list[tuple[str, str]]:

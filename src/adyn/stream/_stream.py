@@ -370,7 +370,7 @@ class Stream(Generic[M]):
                     try:
                         record: Record[M] = decode_record(
                             raw,
-                            page.source,
+                            page.source if page.routes is None else page.routes[index],
                             page.shard_id,
                             lease_epoch=None if lease is None else lease.epoch,
                             ledger=ledger,
