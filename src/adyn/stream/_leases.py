@@ -44,15 +44,6 @@ MEMBER_PREFIX = "@"
 LEASE_PREFIX = "L"
 DONE = "done"
 
-_NAMES = {
-    "#o": "owner",
-    "#e": "epoch",
-    "#c": "checkpoint",
-    "#s": "skip",
-    "#n": "counter",
-    "#k": KEY,
-}
-
 
 def lease_key(arn: str, shard_id: str) -> str:
     return f"{LEASE_PREFIX}{arn}|{shard_id}"
