@@ -55,9 +55,9 @@ class Checkpoint(Model):
     token: str
 
 
-async def apply(engine: Engine, record: Record) -> None:
+async def apply(engine: Engine, record: Record[Post]) -> None:
     """Apply one change to the copy (idempotent: replaying it changes nothing)."""
-    if record.event == "remove":
+    if record.new is None:  # a removal
         await engine.delete(PostCopy.model_construct(**record.key))
     else:
         await engine.save(PostCopy(**record.new.model_dump()))

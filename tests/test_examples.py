@@ -226,3 +226,59 @@ def test_quickstart_runs_and_shows_each_step(child_env: dict[str, str]) -> None:
     assert "tagged asyncio: ['p1', 'p3', 'p5']" in out
     assert "  modify p2: views 20 -> 25\n  remove p5: views 50 -> None\n" in out
     assert "posts left: 0" in out
+
+
+# ---------------------------------------------------------------- the group indexer
+
+
+@pytest.fixture
+def indexer() -> Iterator[ModuleType]:
+    yield from load_example("indexer")
+
+
+async def test_the_indexer_group_counts_every_change_once_across_a_handover(
+    indexer: ModuleType, engine_options: dict[str, Any]
+) -> None:
+    from adyn import Engine
+    from adyn.stream import Pacing
+
+    Post, WordCount = indexer.Post, indexer.WordCount
+    fast = Pacing(idle_interval=0.05, max_idle_interval=0.2, min_interval=0.05, backoff=0.05)
+    options = {
+        "position": "trim_horizon",
+        "failover": 1.5,
+        "commit_interval": 0.2,
+        "pacing": fast,
+    }
+    async with Engine(**engine_options) as first, Engine(**engine_options) as second:
+        await first.bind(Post, WordCount)
+        await second.bind(Post, WordCount)
+        posts = {
+            str(i): f"post number {i} about {'streams' if i % 2 else 'groups'}" for i in range(8)
+        }
+        stop_first, stop_second = anyio.Event(), anyio.Event()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: indexer.run_member(second, stop_second, **options))
+            tg.start_soon(lambda: indexer.run_member(first, stop_first, **options))
+            for i, title in posts.items():
+                await first.save(Post(id=i, title=title))
+            await anyio.sleep(1.5)
+            stop_first.set()  # one member leaves: the other takes its shards over at once
+            posts["1"] = "post number 1 renamed"
+            await first.save(Post(id="1", title=posts["1"]))
+            del posts["2"]
+            await first.delete(Post(id="2"))
+            expected: dict[str, int] = {}
+            for title in posts.values():
+                for word in {w.lower() for w in title.split()}:
+                    expected[word] = expected.get(word, 0) + 1
+
+            async def counts() -> dict[str, int]:
+                return {c.word: c.posts async for c in second.scan(WordCount) if c.posts}
+
+            with anyio.fail_after(20):
+                while await counts() != expected:  # noqa: ASYNC110 (the table is polled)
+                    await anyio.sleep(0.2)
+            stop_second.set()
+        await anyio.sleep(0.5)  # nothing more may come: every change was counted once
+        assert await counts() == expected

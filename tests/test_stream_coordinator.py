@@ -5,8 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import random
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,129 +12,24 @@ import anyio
 import anyio.abc
 import pytest
 
-from adyn.errors import DynamoError, RecordsExpired
-from adyn.stream import Pacing, Record, Stream, StreamSource
-from adyn.stream.coordinator import partition_of
-from adyn.stream.position import decode_token
-from adyn.stream.record import decode_record
-from adyn.testing.fakes import FakeStreams, VirtualClock, plain_source
+from _streams import (
+    Post,
+    Table,
+    User,
+    assert_item_order,
+    assert_lineage_order,
+    drain,
+    open_stream,
+    seqs,
+)
+from adyn.errors import DynamoError, InvalidItem, RecordsExpired
+from adyn.stream import Pacing, Record, StreamSource
+from adyn.stream._partitions import partition_of
+from adyn.stream._position import decode_token
+from adyn.stream._record import decode_record
+from adyn.testing.fakes import FakeStreams, VirtualClock
 
 Wire = dict[str, Any]
-
-PACING = Pacing(
-    page_size=3,
-    buffer=2,
-    max_idle_interval=5.0,
-    discovery_interval=60.0,
-    max_backoff=5.0,
-    partition_buffer=4,
-)
-
-
-class Post:
-    """Stands in for a model class: records name it in `record.model`."""
-
-
-class User:
-    pass
-
-
-def key(name: str) -> Wire:
-    return {"id": {"S": name}}
-
-
-def image(name: str, n: int) -> Wire:
-    return {"id": {"S": name}, "n": {"N": str(n)}}
-
-
-class Table:
-    """Writes to a fake stream the way a table would, remembering each item's last image."""
-
-    def __init__(self, fake: FakeStreams, arn: str) -> None:
-        self.fake = fake
-        self.arn = arn
-        self.items: dict[str, int] = {}
-        self.count = 0
-
-    def write(self, name: str) -> str:
-        self.count += 1
-        old = self.items.get(name)
-        self.items[name] = self.count
-        old_image = None if old is None else image(name, old)
-        return self.fake.put(self.arn, key(name), new=image(name, self.count), old=old_image)
-
-    def remove(self, name: str, *, ttl: bool = False) -> str:
-        old = self.items.pop(name)
-        return self.fake.put(self.arn, key(name), old=image(name, old), ttl=ttl)
-
-    def fill(self, n: int, keys: int = 5) -> list[str]:
-        return [self.write(f"k{i % keys}") for i in range(n)]
-
-
-def open_stream(
-    fake: FakeStreams,
-    *arns: str,
-    position: Any = "trim_horizon",
-    on_trim: Any = "raise",
-    pacing: Pacing = PACING,
-    models: Sequence[type] = (),
-) -> Stream:
-    async def sources() -> list[StreamSource]:
-        return [
-            plain_source(arn, models[i] if i < len(models) else Post) for i, arn in enumerate(arns)
-        ]
-
-    return Stream(
-        call=fake,
-        sources=sources,
-        position=position,
-        on_trim=on_trim,
-        clock=fake.clock,
-        pacing=pacing,
-        rng=random.Random(0),
-    )
-
-
-async def drain(stream: Stream, wait: float = 300.0, limit: int = 100_000) -> list[Record]:
-    """Records until none arrives within `wait` virtual seconds (or `limit` of them)."""
-    records: list[Record] = []
-    while len(records) < limit:
-        record = await stream.next(timeout=wait)
-        if record is None:
-            break
-        records.append(record)
-    return records
-
-
-def seqs(records: Sequence[Record]) -> list[str]:
-    return [r.sequence_number for r in records]
-
-
-def ancestors(fake: FakeStreams, arn: str, shard_id: str) -> list[str]:
-    found = []
-    parent = fake.parent_of(arn, shard_id)
-    while parent is not None:
-        found.append(parent)
-        parent = fake.parent_of(arn, parent)
-    return found
-
-
-def assert_lineage_order(fake: FakeStreams, arn: str, records: Sequence[Record]) -> None:
-    last_index: dict[str, int] = {}
-    for i, record in enumerate(records):
-        last_index[record.shard_id] = i
-    for i, record in enumerate(records):
-        for ancestor in ancestors(fake, arn, record.shard_id):
-            assert last_index.get(ancestor, -1) < i, "a child record came before its parent's"
-
-
-def assert_item_order(records: Sequence[Record]) -> None:
-    per_key: dict[str, list[int]] = {}
-    for record in records:
-        if record.new is not None:
-            per_key.setdefault(record.key["id"], []).append(record.new["n"])
-    for values in per_key.values():
-        assert values == sorted(values)
 
 
 @pytest.fixture
@@ -317,7 +210,8 @@ async def test_an_expired_iterator_is_reacquired_after_the_last_sequence_number(
         async with clock.autojump():
             rest = await drain(stream)
     assert seqs(first + rest) == written
-    assert stream.stats.iterators_expired >= 1
+    # The poller saw its iterator's age and took a fresh one before DynamoDB could refuse it.
+    assert stream.stats.iterators_acquired >= 2
     kinds = [r["ShardIteratorType"] for _, op, r in fake.calls if op == "GetShardIterator"]
     assert kinds[0] == "TRIM_HORIZON"
     assert set(kinds[1:]) == {"AFTER_SEQUENCE_NUMBER"}
@@ -426,12 +320,13 @@ async def test_get_records_limits_are_respected(clock: VirtualClock) -> None:
     fake = FakeStreams(clock)  # refuses a sixth GetRecords per second on a shard
     arn = fake.create_stream()
     written = Table(fake, arn).fill(600)
-    pacing = Pacing(page_size=7, buffer=4)
+    pacing = Pacing(page_size=7, buffer=28)
     async with clock.autojump(), open_stream(fake, arn, pacing=pacing) as stream:
         records = await drain(stream)
     assert seqs(records) == written
     assert fake.errors["LimitExceededException"] == 0
-    assert {r["Limit"] for _, op, r in fake.calls if op == "GetRecords"} == {7}
+    limits = [r["Limit"] for _, op, r in fake.calls if op == "GetRecords"]
+    assert max(limits) == 7 and min(limits) >= 1
 
 
 async def test_empty_pages_on_open_shards_back_off(clock: VirtualClock) -> None:
@@ -635,9 +530,8 @@ async def test_partitions_keep_each_item_in_one_worker(
         assert_item_order(records)
     keys_by_part = [{r.key["id"] for r in records} for records in seen.values()]
     assert sum(len(k) for k in keys_by_part) == 10  # no item in two partitions
-    assert set(decode_token(token).streams[arn].values()) <= {"done"} | {
-        f"after:{s}" for s in written
-    }
+    entries = {e.split("@")[0] for e in decode_token(token).streams[arn].values()}
+    assert entries <= {"done"} | {f"after:{s}" for s in written}
 
 
 async def test_with_partitions_the_token_covers_only_finished_records(
@@ -718,7 +612,7 @@ def test_decoding_accepts_the_slow_paths_shapes() -> None:
         assert record.expired is True
         assert record.created_at - created == timedelta(0)
     assert seen[0] == {"id": {"B": b"\x00\x01"}}
-    with pytest.raises(ValueError, match="event name"):
+    with pytest.raises(InvalidItem, match="event name"):
         decode_record({**raw, "eventName": "UPSERT"}, source, "shard-1")
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
 import anyio
 import pytest
 
+from adyn import Engine, HashKey, Model
 from adyn.errors import DynamoError, Throttled
+from adyn.stream import SystemClock
 from adyn.testing.fakes import FakeStreams, VirtualClock, plain_source
 
 Wire = dict[str, Any]
@@ -235,13 +238,15 @@ async def test_records_are_trimmed_after_a_day_and_closed_shards_vanish() -> Non
     kept = fake.put(arn, key("a"), new=item("a", 2), old=item("a", 1))
     await clock.jump(12 * 3600 + 1)
 
-    with pytest.raises(DynamoError) as caught:
-        await iterator(fake, arn, shard.shard_id, "AT_SEQUENCE_NUMBER", old)
-    assert caught.value.code == "TrimmedDataAccessException"
-    # Right after the last trimmed record is still a position DynamoDB keeps.
-    after = await iterator(fake, arn, shard.shard_id, "AFTER_SEQUENCE_NUMBER", old)
+    # DynamoDB refuses any position older than the trim point, even right after the last
+    # trimmed record, where nothing is missing.
+    for kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
+        with pytest.raises(DynamoError) as caught:
+            await iterator(fake, arn, shard.shard_id, kind, old)
+        assert caught.value.code == "TrimmedDataAccessException"
     horizon = await iterator(fake, arn, shard.shard_id, "TRIM_HORIZON")
-    for it in (after, horizon):
+    at_kept = await iterator(fake, arn, shard.shard_id, "AT_SEQUENCE_NUMBER", kept)
+    for it in (horizon, at_kept):
         page = await fake("GetRecords", {"ShardIterator": it})
         assert [r["dynamodb"]["SequenceNumber"] for r in page["Records"]] == [kept]
 
@@ -353,3 +358,245 @@ def test_plain_source_decodes_wire_values() -> None:
         "m": {"M": {"l": {"L": [{"BOOL": True}, {"NULL": True}]}}},
     }
     assert source.decode_item(image) == {"id": "a", "n": 3, "f": 2.5, "m": {"l": [True, None]}}
+
+
+# ---------------------------------------------------------------- tables, re-enable, limits
+
+
+class Parcel(Model):
+    class Meta:
+        table_name = "parcels"
+        stream = "new_and_old"
+        ttl = "expires"
+
+    id: Annotated[str, HashKey()]
+    weight: int = 0
+    expires: datetime | None = None
+
+
+class Recording:
+    """An inner transport that remembers what reached it (and answers like an empty moto)."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def call(
+        self, service: str, operation: str, request: dict[str, Any], *, idempotent: bool
+    ) -> dict[str, Any]:
+        self.seen.append(f"{operation}:{request.get('TableName')}")
+        if operation == "DescribeTable":
+            raise DynamoError("ResourceNotFoundException", "no such table", operation)
+        return {}
+
+
+async def test_the_engine_binds_and_streams_through_the_fake_as_a_transport() -> None:
+    clock = VirtualClock()
+    fake = FakeStreams(clock, shards=2)
+    async with Engine(transport=fake) as engine:
+        await engine.bind(Parcel)  # CreateTable, then TTL: the fake answers both
+        description = (
+            await fake.call("dynamodb", "DescribeTable", {"TableName": "parcels"}, idempotent=True)
+        )["Table"]
+        assert description["StreamSpecification"] == {
+            "StreamEnabled": True,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        }
+        (arn,) = fake.stream_arns("parcels")
+        assert description["LatestStreamArn"] == arn and len(fake.open_shards(arn)) == 2
+        await engine.bind(Parcel, create=False)  # and verifying the table passes
+        await engine.save(Parcel(id="p", weight=1))
+        await engine.save(Parcel(id="p", weight=1))  # changes nothing: no record
+        await engine.save(Parcel(id="p", weight=2))
+        await engine.delete(Parcel(id="p"))
+        async with (
+            clock.autojump(),
+            engine.stream(Parcel, position="trim_horizon", clock=clock) as stream,
+        ):
+            records = [await stream.next(timeout=30) for _ in range(3)]
+            assert await stream.next(timeout=30) is None
+    assert [r.event for r in records if r is not None] == ["insert", "modify", "remove"]
+    assert records[2] is not None and records[2].old == Parcel(id="p", weight=2)
+
+
+async def test_writes_from_model_objects() -> None:
+    fake = FakeStreams()
+    arn = fake.create_stream("parcels")
+    fake.insert(Parcel(id="a", weight=1))
+    fake.modify(Parcel(id="a", weight=1), Parcel(id="a", weight=2))
+    fake.remove(Parcel(id="a", weight=2), ttl=True)
+    (shard,) = fake.shards(arn)
+    insert, modify, remove = await read_all(fake, arn, shard.shard_id)
+    assert insert["dynamodb"]["NewImage"] == {"id": {"S": "a"}, "weight": {"N": "1"}}
+    assert modify["dynamodb"]["OldImage"]["weight"] == {"N": "1"}
+    assert remove["eventName"] == "REMOVE" and "userIdentity" in remove
+    with pytest.raises(ValueError, match="same key"):
+        fake.modify(Parcel(id="a"), Parcel(id="b"))
+    with pytest.raises(ValueError, match="table="):
+        FakeStreams().insert(Parcel(id="a"))
+
+
+async def test_a_re_enabled_stream_is_a_new_one_and_the_old_one_stays_a_day() -> None:
+    clock = VirtualClock()
+    fake = FakeStreams(clock)
+    old = fake.create_stream("parcels")
+    fake.put(old, key("a"), new=item("a", 1))
+    fake.disable(old)
+    new = fake.enable("parcels")
+    assert new != old and fake.stream_arns("parcels") == [old, new]
+    listed = await fake("ListStreams", {"TableName": "parcels", "Limit": 1})
+    assert [s["StreamArn"] for s in listed["Streams"]] == [old]
+    rest = await fake(
+        "ListStreams",
+        {"TableName": "parcels", "ExclusiveStartStreamArn": listed["LastEvaluatedStreamArn"]},
+    )
+    assert [s["StreamArn"] for s in rest["Streams"]] == [new]
+    description = (await fake("DescribeStream", {"StreamArn": old}))["StreamDescription"]
+    assert description["StreamStatus"] == "DISABLED"
+    with pytest.raises(ValueError, match="disabled"):
+        fake.put(old, key("a"), new=item("a", 2))
+    await clock.jump(24 * 3600 + 1)
+    listed = await fake("ListStreams", {"TableName": "parcels"})
+    assert [s["StreamArn"] for s in listed["Streams"]] == [new]
+    with pytest.raises(DynamoError) as caught:
+        await fake("DescribeStream", {"StreamArn": old})
+    assert caught.value.code == "ResourceNotFoundException"
+
+
+async def test_describe_stream_is_limited_to_ten_calls_a_second_and_filters_children() -> None:
+    clock = VirtualClock()
+    fake = FakeStreams(clock)
+    arn = fake.create_stream(shards=2)
+    parent = fake.open_shards(arn)[0].shard_id
+    children = fake.split(arn, parent, children=2)
+    for _ in range(10):
+        await fake("DescribeStream", {"StreamArn": arn})
+    with pytest.raises(DynamoError) as caught:
+        await fake("DescribeStream", {"StreamArn": arn})
+    assert caught.value.code == "LimitExceededException"
+    await clock.advance(1)
+    only = await fake(
+        "DescribeStream",
+        {"StreamArn": arn, "ShardFilter": {"Type": "CHILD_SHARDS", "ShardId": parent}},
+    )
+    assert [s["ShardId"] for s in only["StreamDescription"]["Shards"]] == children
+    assert fake.peak_rate("DescribeStream") == 10
+
+
+async def test_items_of_the_fakes_tables_honour_conditions_and_transactions() -> None:
+    fake = FakeStreams()
+    await fake.call(
+        "dynamodb",
+        "CreateTable",
+        {
+            "TableName": "t",
+            "KeySchema": [{"AttributeName": "k", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "k", "AttributeType": "S"}],
+        },
+        idempotent=False,
+    )
+
+    async def call(operation: str, request: Wire) -> Wire:
+        return await fake.call(
+            "dynamodb", operation, {"TableName": "t", **request}, idempotent=False
+        )
+
+    await call("PutItem", {"Item": {"k": {"S": "a"}, "n": {"N": "1"}}})
+    await call(
+        "UpdateItem",
+        {
+            "Key": {"k": {"S": "a"}},
+            "UpdateExpression": (
+                "SET #n = #n + :one, tags = list_append(if_not_exists(tags, :e), :t)"
+            ),
+            "ConditionExpression": "attribute_exists(k) AND #n < :ten",
+            "ExpressionAttributeNames": {"#n": "n"},
+            "ExpressionAttributeValues": {
+                ":one": {"N": "1"},
+                ":ten": {"N": "10"},
+                ":e": {"L": []},
+                ":t": {"L": [{"S": "x"}]},
+            },
+        },
+    )
+    got = await call("GetItem", {"Key": {"k": {"S": "a"}}})
+    assert got["Item"] == {"k": {"S": "a"}, "n": {"N": "2"}, "tags": {"L": [{"S": "x"}]}}
+    with pytest.raises(DynamoError) as caught:
+        await call(
+            "PutItem",
+            {
+                "Item": {"k": {"S": "a"}},
+                "ConditionExpression": "attribute_not_exists(k)",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            },
+        )
+    assert caught.value.code == "ConditionalCheckFailedException"
+    assert caught.value.response["Item"]["n"] == {"N": "2"}
+    with pytest.raises(DynamoError) as caught:
+        await fake.call(
+            "dynamodb",
+            "TransactWriteItems",
+            {
+                "TransactItems": [
+                    {"Put": {"TableName": "t", "Item": {"k": {"S": "b"}}}},
+                    {
+                        "ConditionCheck": {
+                            "TableName": "t",
+                            "Key": {"k": {"S": "a"}},
+                            "ConditionExpression": "#n = :five",
+                            "ExpressionAttributeNames": {"#n": "n"},
+                            "ExpressionAttributeValues": {":five": {"N": "5"}},
+                        }
+                    },
+                ]
+            },
+            idempotent=True,
+        )
+    assert [r["Code"] for r in caught.value.response["CancellationReasons"]] == [
+        "None",
+        "ConditionalCheckFailed",
+    ]
+    assert "Item" not in await call("GetItem", {"Key": {"k": {"S": "b"}}})  # nothing applied
+    page = await call(
+        "Query",
+        {
+            "KeyConditionExpression": "k = :a",
+            "ExpressionAttributeValues": {":a": {"S": "a"}},
+        },
+    )
+    assert page["Count"] == 1
+    with pytest.raises(DynamoError, match="no secondary indexes"):
+        await call("Query", {"IndexName": "i", "KeyConditionExpression": "k = :a"})
+
+
+async def test_other_tables_go_to_the_inner_transport() -> None:
+    inner = Recording()
+    fake = FakeStreams(inner=inner)
+    async with Engine(transport=fake) as engine:
+        await engine.bind(Parcel)  # created in both: the fake makes its stream
+        await engine.save(Parcel(id="a"))  # items live in the inner service
+    assert "CreateTable:parcels" in inner.seen and "UpdateItem:parcels" in inner.seen
+    assert fake.stream_arns("parcels")
+
+
+async def test_the_fake_answers_over_http(moto_endpoint: str) -> None:
+    from adyn._http import HTTPTransport
+
+    fake = FakeStreams(SystemClock())
+    arn = fake.create_stream("parcels")
+    fake.put(arn, key("a"), new=item("a", 1))
+    async with fake.serve() as url:
+        transport = HTTPTransport(endpoint_url=url)
+        await transport.open()
+        try:
+            listed = await transport.call(
+                "dynamodbstreams", "ListStreams", {"TableName": "parcels"}, idempotent=True
+            )
+            assert [s["StreamArn"] for s in listed["Streams"]] == [arn]
+            with pytest.raises(DynamoError) as caught:
+                await transport.call(
+                    "dynamodbstreams", "DescribeStream", {"StreamArn": "nope"}, idempotent=True
+                )
+            assert caught.value.code == "ResourceNotFoundException"
+        finally:
+            await transport.close()
+    assert moto_endpoint  # the suite's servers are up (HTTPTransport's credentials resolve)

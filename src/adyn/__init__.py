@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from .paths import F
     from .query import Page, Query, Scan
     from .retry import RetryPolicy
-    from .stream import Record, Stream
+    from .stream import Record, Stream, batch_failures, lambda_records
     from .transactions import ReadTransaction, WriteTransaction
     from .transport import Transport
 
@@ -112,6 +112,8 @@ _LAZY = {
     "UniqueViolation": ".errors",
     "Version": ".model",
     "WriteTransaction": ".transactions",
+    "batch_failures": ".stream",
+    "lambda_records": ".stream",
 }
 
 
@@ -181,4 +183,6 @@ __all__ = [
     "UniqueViolation",
     "Version",
     "WriteTransaction",
+    "batch_failures",
+    "lambda_records",
 ]

@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from . import _bind
-from ._calls import STREAMS, Caller
+from ._calls import Caller
 from ._concurrency import run_bounded
 from ._context import Context
 from ._entities import stream_router
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from .backfill import BackfillProgress, BackfillReport
     from .batch import BatchProgress
-    from .stream import Stream
+    from .stream import Clock, Pacing, Stream
 
 __all__ = ["Engine"]
 
@@ -581,12 +581,24 @@ class Engine:
 
     def stream(
         self,
-        *models: type[Model],
+        *models: type[M],
         position: str | datetime = "latest",
         on_trim: Literal["raise", "skip"] = "raise",
-    ) -> Stream:
-        """`async with engine.stream(Post, position="trim_horizon") as stream:` (see docs)."""
-        from .stream import Stream, StreamSource
+        group: str | None = None,
+        lease_table: str = "adyn-leases",
+        failover: float = 30.0,
+        commit_interval: float = 10.0,
+        clock: Clock | None = None,
+        pacing: Pacing | None = None,
+    ) -> Stream[M]:
+        """`async with engine.stream(Post, position="trim_horizon") as stream:` (see docs).
+
+        With `group=`, the stream is one member of a consumer group whose leases and
+        checkpoints live in `lease_table` (created when missing); `clock` and `pacing` are for
+        tests (`adyn.testing.VirtualClock`) and tuning.
+        """
+        from .stream import StreamSource
+        from .stream._open import open_stream
 
         if not models:
             raise InvalidArgument("stream() needs at least one model")
@@ -599,7 +611,7 @@ class Engine:
             if schema not in schemas:
                 schemas.append(schema)
 
-        def source_of(schema: ModelSchema, arn: str, view: str) -> StreamSource:
+        def source_of(schema: ModelSchema, arn: str, view: str, table: str) -> StreamSource:
             # a shared table's guards (Unique fields of any entity) are passed over by key
             guarded = schema
             if schema.family is not None:
@@ -610,6 +622,7 @@ class Engine:
                 view_type=view,
                 decode_item=schema.decode_item,
                 decode_key=schema.decode_key,
+                table=table,
                 skip=partial(is_guard_key, guarded) if guarded.unique else None,
             )
 
@@ -625,11 +638,11 @@ class Engine:
                     )
                 family = schemas[0].family
                 if family is None:
-                    result.append(source_of(schemas[0], arn, view))
+                    result.append(source_of(schemas[0], arn, view, table))
                     continue
                 # each record as the entity it is; only those of the entities asked for
                 router = stream_router(family, schemas, table, view)
-                per_schema = {id(s): source_of(s, arn, view) for s in family.members}
+                per_schema = {id(s): source_of(s, arn, view, table) for s in family.members}
                 base = family.table_schema or schemas[0]
 
                 def route(
@@ -640,19 +653,28 @@ class Engine:
                     schema = router(raw)
                     return None if schema is None else per_schema[id(schema)]
 
-                result.append(dataclasses.replace(source_of(base, arn, view), route=route))
+                result.append(dataclasses.replace(source_of(base, arn, view, table), route=route))
             return result
-
-        async def call(operation: str, request: Wire) -> Wire:
-            return await self._caller.call(operation, request, service=STREAMS)
 
         def delivered(created_at: datetime) -> None:
             hook = self._on_record
             if hook is not None:
                 hook(created_at)
 
-        return Stream(
-            call=call, sources=sources, position=position, on_trim=on_trim, observe=delivered
+        return open_stream(
+            sources=sources,
+            call=self._caller.call,
+            table_name=self.table_name,
+            bind=self.bind,
+            position=position,
+            on_trim=on_trim,
+            group=group,
+            lease_table=lease_table,
+            failover=failover,
+            commit_interval=commit_interval,
+            clock=clock,
+            pacing=pacing,
+            observe=delivered,
         )
 
 

@@ -26,6 +26,8 @@ from .schema import ModelSchema
 
 if TYPE_CHECKING:
     from .model import Model
+    from .stream import Record
+    from .stream._checkpoint import TxCheckpoints
 
 __all__ = ["ReadTransaction", "WriteTransaction"]
 
@@ -79,6 +81,7 @@ class WriteTransaction(_Transaction):
         self._token = token
         self._entries: list[tuple[str, WritePlan, ModelSchema]] = []
         self._sent: list[tuple[str, WritePlan, ModelSchema]] = []  # the last commit's entries
+        self._checkpoints: TxCheckpoints | None = None
 
     def _add(self, kind: str, plan: WritePlan, schema: ModelSchema) -> None:
         request = plan.request
@@ -131,6 +134,19 @@ class WriteTransaction(_Transaction):
         schema, table = self._ctx.bound(model)
         self._add("Update", plan_update(schema, table, key, actions, condition), schema)
 
+    def checkpoint(self, record: Record[Any]) -> None:
+        """Mark a consumer group's `record` done and write its shard's checkpoint in this
+        transaction, conditioned on this member still holding the lease: the effects and the
+        checkpoint are written together or not at all (exactly once; see docs/streams.md)."""
+        from .stream._checkpoint import TxCheckpoints
+
+        if self._checkpoints is None:
+            self._checkpoints = TxCheckpoints()
+        if self._count >= MAX_ITEMS:
+            raise InvalidArgument(f"a transaction holds at most {MAX_ITEMS} items")
+        if self._checkpoints.add(record):
+            self._count += 1
+
     async def __aenter__(self) -> WriteTransaction:
         return self
 
@@ -140,15 +156,32 @@ class WriteTransaction(_Transaction):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is not None or not self._entries:
+        if exc is not None or not (self._entries or self._checkpoints):
             self._entries.clear()
+            self._checkpoints = None
             return
         await self.commit()
 
     async def commit(self) -> None:
         entries, self._entries = self._entries, []
         self._sent = entries
+        checkpoints, self._checkpoints = self._checkpoints, None
         items = [{kind: plan.request} for kind, plan, _ in entries]
+        if checkpoints:
+            async with checkpoints.prepared() as extra:
+                await self._send(items + extra, entries, checkpoints)
+                checkpoints.applied()
+        else:
+            await self._send(items, entries, None)
+        for _, plan, _ in entries:
+            plan.done()
+
+    async def _send(
+        self,
+        items: list[Wire],
+        entries: list[tuple[str, WritePlan, ModelSchema]],
+        checkpoints: TxCheckpoints | None,
+    ) -> None:
         ctx = self._ctx
         attempts = ctx.retry.attempts(ctx.sleep)
         while True:
@@ -161,12 +194,12 @@ class WriteTransaction(_Transaction):
                 reasons = _reasons(
                     exc, [(plan.obj, schema, plan.guard) for _, plan, schema in entries]
                 )
+                if checkpoints:
+                    reasons += checkpoints.reasons(exc, len(entries))
                 codes = {r.code for r in reasons if r.code}
                 if codes and codes <= _RETRYABLE_REASONS and await attempts.next():
                     continue
                 raise TransactionCanceled(_cancel_message(exc, reasons), reasons) from None
-        for _, plan, _ in entries:
-            plan.done()
 
 
 def _reasons(

@@ -109,7 +109,7 @@ def _json(obj: Any) -> Any:
     return None if obj is None else obj.model_dump(mode="json")
 
 
-def _emit(record: Record) -> bool:
+def _emit(record: Record[Any]) -> bool:
     from pydantic_core import to_jsonable_python
 
     line = orjson.dumps(

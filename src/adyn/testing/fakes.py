@@ -1,48 +1,62 @@
 """Fake services for tests: DynamoDB Streams in memory, on a virtual clock.
 
-`FakeStreams` answers the three calls the stream coordinator makes (DescribeStream,
-GetShardIterator, GetRecords) with the real request and response shapes, through the same seam as
-`Transport.streams`, and does what moto cannot: shards split into one or two children and roll
-over, children can be listed late, DescribeStream pages can be tiny, iterators expire after 15
-minutes, records are trimmed after 24 hours, pages can come back empty while data waits, and calls
-can be throttled (injected faults, and GetRecords beyond five calls per second on a shard).
+`FakeStreams` is a transport (`adyn.Transport`): plug it in with `Engine(transport=fake)` and
+read through `engine.stream(Post, clock=fake.clock)`. It answers the DynamoDB Streams API
+(DescribeStream, GetShardIterator, GetRecords, ListStreams) with the real request and response
+shapes, and does what moto cannot: shards split into one or two children and roll over,
+children can be listed late, DescribeStream pages can be tiny, iterators expire after 15
+minutes, records are trimmed after 24 hours (and an iterator for a sequence number older than
+the trim point is refused, as DynamoDB does), a disabled stream stays readable for 24 hours
+beside the table's new one, pages can come back empty while data waits, and calls are throttled
+as DynamoDB throttles them (GetRecords beyond five per second on a shard, DescribeStream beyond
+ten per second) or as a test injects. It counts what it served (`requests`, `errors`,
+`peak_rate(...)`, `served_records`).
+
+It also answers the DynamoDB calls `engine.bind` and `engine.stream` need for its tables
+(CreateTable, DescribeTable with the stream's ARN and view type, DescribeTimeToLive,
+UpdateTimeToLive). Every other DynamoDB call goes to `inner` (another transport: a consumer
+group's lease table can live on moto while the streams are fake); without one, the fake keeps
+the items itself (see `_fake_tables.py`), and writes to a table with a stream record changes
+exactly as DynamoDB does.
 
 ```python
 clock = VirtualClock()
 fake = FakeStreams(clock, describe_page_size=2)
-arn = fake.create_stream(view_type="NEW_AND_OLD_IMAGES")
-fake.put(arn, {"id": {"S": "a"}}, new={"id": {"S": "a"}, "n": {"N": "1"}})
-stream = Stream(call=fake, sources=..., clock=clock, position="trim_horizon")
-async with clock.autojump(), stream:
-    record = await stream.next(timeout=60)
+arn = fake.create_stream("posts", view_type="NEW_AND_OLD_IMAGES")
+fake.insert(Post(id="a", n=1))               # or, on the wire: fake.put(arn, key, new=...)
+async with Engine(transport=fake) as engine:
+    await engine.bind(Post)
+    async with clock.autojump(), engine.stream(Post, clock=clock, position="trim_horizon") as s:
+        record = await s.next(timeout=60)
 ```
 
 `VirtualClock` only moves when told to: `advance(s)` walks time forward waking every sleeper in
 deadline order (so background tasks such as heartbeats run on schedule), `jump(s)` moves at once
 (as when a process is suspended), and inside `autojump()` time skips ahead whenever every task is
-waiting. It assumes no task waits on real I/O or real timers meanwhile.
+waiting. It assumes no task waits on real I/O or real timers meanwhile. For tests across
+processes, `FakeStreams(SystemClock())` runs on real time and `fake.serve()` answers over HTTP.
 """
 
 from __future__ import annotations
 
-import asyncio
 import bisect
+import copy
 import hashlib
-import heapq
 import itertools
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
-import anyio
 import anyio.lowlevel
-from anyio.abc import TaskGroup
+import orjson
 
-from ..errors import DynamoError, Throttled
-from ..stream.record import StreamSource
+from ..errors import DynamoError, Throttled, service_error
+from ..stream._source import StreamSource
+from ._fake_tables import Tables
+from ._virtual_clock import VirtualClock
 
 __all__ = ["ITERATOR_TTL", "RETENTION", "FakeStreams", "VirtualClock", "plain_source"]
 
@@ -51,155 +65,31 @@ Wire = dict[str, Any]
 RETENTION = 24 * 3600.0
 ITERATOR_TTL = 15 * 60.0
 HASH_SPACE = 2**32
+STREAMS = "dynamodbstreams"
 _THROTTLING = frozenset({"ThrottlingException", "ProvisionedThroughputExceededException"})
 _TTL_IDENTITY = {"PrincipalId": "dynamodb.amazonaws.com", "Type": "Service"}
+_VIEWS = frozenset({"KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES"})
 
 
-class VirtualClock:
-    """A clock for `adyn.stream.Clock` whose time moves only when a test moves it."""
+class _Clock(Protocol):
+    def now(self) -> float: ...
 
-    def __init__(self, start: datetime = datetime(2024, 1, 1, tzinfo=UTC)) -> None:
-        if start.tzinfo is None:
-            raise ValueError("start must be timezone-aware")
-        self._epoch = start
-        self._now = 0.0
-        self._sleepers: list[tuple[float, int, anyio.Event]] = []
-        self._counter = itertools.count()
-        self._new_sleeper: anyio.Event | None = None
-        self._cancelled: set[int] = set()  # sleepers that were cancelled before waking
-        self._jumping = False
+    def utcnow(self) -> datetime: ...
 
-    def now(self) -> float:
-        return self._now
-
-    def utcnow(self) -> datetime:
-        return self._epoch + timedelta(seconds=self._now)
-
-    def epoch(self) -> float:
-        """The current wall-clock time as epoch seconds."""
-        return self._epoch.timestamp() + self._now
-
-    async def sleep(self, seconds: float) -> None:
-        if seconds <= 0:
-            await anyio.lowlevel.checkpoint()
-            return
-        event = anyio.Event()
-        number = next(self._counter)
-        heapq.heappush(self._sleepers, (self._now + seconds, number, event))
-        if self._new_sleeper is not None:
-            self._new_sleeper.set()
-        try:
-            await event.wait()
-        finally:
-            if not event.is_set():
-                self._cancelled.add(number)
-
-    def next_deadline(self) -> float | None:
-        """When the earliest sleeper wakes (None if nobody sleeps)."""
-        sleepers = self._sleepers
-        while sleepers and sleepers[0][1] in self._cancelled:
-            self._cancelled.discard(heapq.heappop(sleepers)[1])
-        return sleepers[0][0] if sleepers else None
-
-    def _wake_due(self) -> None:
-        while self._sleepers and self._sleepers[0][0] <= self._now:
-            heapq.heappop(self._sleepers)[2].set()
-
-    async def settle(self) -> None:
-        """Let every runnable task run until all of them wait (on this clock or on each other)."""
-        ready = getattr(asyncio.get_running_loop(), "_ready", None)
-        quiet = 0
-        for _ in range(100_000):
-            await anyio.lowlevel.checkpoint()
-            # asyncio's queue of runnable callbacks: empty means every other task is waiting.
-            quiet = quiet + 1 if ready is None or not ready else 0
-            if quiet >= (3 if ready is not None else 50):
-                return
-
-    async def advance(self, seconds: float) -> None:
-        """Move time forward by `seconds`, waking sleepers in deadline order on the way.
-
-        Inside `autojump()` this is the same as `sleep(seconds)`."""
-        if self._jumping:
-            await self.sleep(seconds)
-            return
-        target = self._now + seconds
-        while True:
-            await self.settle()
-            deadline = self.next_deadline()
-            if deadline is None or deadline > target:
-                break
-            self._now = max(self._now, deadline)
-            self._wake_due()
-        self._now = target
-        self._wake_due()
-        await self.settle()
-
-    async def jump(self, seconds: float) -> None:
-        """Move time forward by `seconds` at once (nothing runs in between), then wake sleepers."""
-        if self._jumping:
-            raise RuntimeError("jump() inside autojump(): leave the autojump block first")
-        await self.settle()
-        self._now += seconds
-        self._wake_due()
-        await self.settle()
-
-    def autojump(self) -> _Autojump:
-        """`async with clock.autojump():` skip time forward whenever every task waits."""
-        return _Autojump(self)
-
-    async def _jumper(self) -> None:
-        if self._jumping:
-            raise RuntimeError("autojump() is already active on this clock")
-        self._jumping = True
-        try:
-            await self._jump_forever()
-        finally:
-            self._jumping = False
-
-    async def _jump_forever(self) -> None:
-        while True:
-            await self.settle()
-            deadline = self.next_deadline()
-            if deadline is None:
-                self._new_sleeper = anyio.Event()
-                await self._new_sleeper.wait()
-                self._new_sleeper = None
-                continue
-            self._now = max(self._now, deadline)
-            self._wake_due()
+    async def sleep(self, seconds: float) -> None: ...
 
 
-class _Autojump:
-    def __init__(self, clock: VirtualClock) -> None:
-        self._clock = clock
-        self._tg: TaskGroup | None = None
-
-    async def __aenter__(self) -> VirtualClock:
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        self._tg.start_soon(self._clock._jumper)
-        return self._clock
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._tg is not None
-        self._tg.cancel_scope.cancel()
-        if exc is None or isinstance(exc, Exception):
-            await self._tg.__aexit__(None, None, None)  # let the body's exception through as is
-        else:
-            await self._tg.__aexit__(exc_type, exc, tb)
+class _Transport(Protocol):
+    async def call(
+        self, service: str, operation: str, request: dict[str, Any], *, idempotent: bool
+    ) -> dict[str, Any]: ...
 
 
 @dataclass
 class _Record:
     seq: int
     wall: float  # exact creation time (epoch seconds): what trimming looks at
-    wire: Wire
+    wire: Wire  # its own copy of what `put` was given; GetRecords hands it out as it is
 
 
 @dataclass
@@ -228,15 +118,33 @@ class _Shard:
             shard["ParentShardId"] = self.parent_id
         return shard
 
+    def trim_point(self) -> int:
+        """The oldest sequence number an iterator may still be asked for."""
+        if self.trimmed < len(self.records):
+            return self.records[self.trimmed].seq
+        if self.records:
+            return self.records[-1].seq + 1
+        return self.start_seq
+
 
 @dataclass
 class _Stream:
     arn: str
+    label: str
     table: str
     view_type: str
     key_schema: list[Wire]
     shards: dict[str, _Shard] = field(default_factory=dict)  # creation order
     status: str = "ENABLED"
+    disabled_at: float | None = None
+
+
+@dataclass
+class _Table:
+    name: str
+    description: Wire
+    streams: list[str] = field(default_factory=list)  # oldest first
+    ttl: Wire = field(default_factory=lambda: {"TimeToLiveStatus": "DISABLED"})
 
 
 @dataclass
@@ -250,40 +158,67 @@ class _Iterator:
 class FakeStreams:
     """An in-memory DynamoDB Streams service (see the module docstring).
 
-    Call it like `Transport.streams`: `await fake(operation, request)`. Options:
+    Use it as a transport (`await fake.call(service, operation, request, idempotent=...)`), or
+    call it with the Streams API alone: `await fake(operation, request)`. Options:
     `describe_page_size` (shards per DescribeStream page, whatever `Limit` asks),
     `page_limit` (records per GetRecords page at most), `empty_every` (every n-th GetRecords
     on a shard answers an empty page without moving, even when data waits), `rate_limit`
     (GetRecords per shard per second before LimitExceededException; 0 disables),
-    `seq_start` (first sequence number; the default makes them grow from 20 to 21 digits).
+    `describe_rate_limit` (DescribeStream calls per second, 10 as DynamoDB; 0 disables),
+    `seq_start` (first sequence number; the default makes them grow from 20 to 21 digits),
+    `shards` (open shards of a stream that CreateTable makes), `inner` (the transport for
+    DynamoDB calls about tables the fake does not keep).
     """
 
     def __init__(
         self,
-        clock: VirtualClock | None = None,
+        clock: _Clock | None = None,
         *,
         describe_page_size: int = 100,
         page_limit: int = 1000,
         empty_every: int = 0,
         rate_limit: int = 5,
+        describe_rate_limit: int = 10,
         seq_start: int = 10**20 - 5,
         record_calls: bool = True,
+        shards: int = 1,
+        inner: _Transport | None = None,
     ) -> None:
-        self.clock = clock or VirtualClock()
+        self.clock: _Clock = clock or VirtualClock()
         self.describe_page_size = describe_page_size
         self.page_limit = page_limit
         self.empty_every = empty_every
         self.rate_limit = rate_limit
+        self.describe_rate_limit = describe_rate_limit
         self.record_calls = record_calls
+        self.default_shards = shards
+        self.inner = inner
         self.calls: list[tuple[float, str, Wire]] = []
         self.errors: Counter[str] = Counter()  # error code -> times raised
         self.requests: Counter[str] = Counter()  # operation -> times called
+        self.served_records = 0  # records GetRecords has returned
+        self.items = Tables()  # the items of tables the fake keeps (no inner transport)
+        self._windows: dict[str, deque[float]] = {}
+        self._peaks: Counter[str] = Counter()
         self._streams: dict[str, _Stream] = {}
+        self._tables: dict[str, _Table] = {}
         self._iterators: dict[str, _Iterator] = {}
         self._faults: dict[str, deque[str]] = {}
         self._every: dict[str, tuple[int, str]] = {}
         self._seq = seq_start
         self._ids = itertools.count(1)
+        self._describes: deque[float] = deque()
+
+    def __repr__(self) -> str:
+        return f"<FakeStreams streams={len(self._streams)} tables={len(self._tables)}>"
+
+    # ------------------------------------------------------------ time
+
+    def _now(self) -> float:
+        return self.clock.now()
+
+    def _epoch(self) -> float:
+        return self.clock.utcnow().timestamp()
 
     # ------------------------------------------------------------ test controls
 
@@ -295,16 +230,48 @@ class FakeStreams:
         shards: int = 1,
         key_schema: list[Wire] | None = None,
     ) -> str:
-        """A new stream with `shards` open shards splitting the key space; returns its ARN."""
-        arn = f"arn:aws:dynamodb:us-east-1:000000000000:table/{table}/stream/{next(self._ids)}"
+        """A table's stream with `shards` open shards splitting the key space; returns its ARN.
+
+        The table is created too when the fake does not know it yet (with `key_schema`, by
+        default a string hash key "id").
+        """
+        if view_type not in _VIEWS:
+            raise ValueError(f"view_type must be one of {sorted(_VIEWS)}")
         schema = key_schema or [{"AttributeName": "id", "KeyType": "HASH"}]
-        stream = _Stream(arn, table, view_type, schema)
+        known = self._tables.get(table)
+        if known is None:
+            definitions = [
+                {"AttributeName": k["AttributeName"], "AttributeType": "S"} for k in schema
+            ]
+            known = self._add_table(
+                table, {"KeySchema": schema, "AttributeDefinitions": definitions}
+            )
+        elif known.streams and self._streams[known.streams[-1]].status == "ENABLED":
+            raise ValueError(f"table {table!r} already has an enabled stream")
+        schema = known.description.get("KeySchema") or schema
+        label = self._label()
+        arn = f"arn:aws:dynamodb:us-east-1:000000000000:table/{table}/stream/{label}"
+        stream = _Stream(arn, label, table, view_type, schema)
         self._streams[arn] = stream
+        known.streams.append(arn)
         step = HASH_SPACE // shards
         for i in range(shards):
             hi = HASH_SPACE if i == shards - 1 else (i + 1) * step
-            self._new_shard(stream, None, i * step, hi, 0.0)
+            self._new_shard(stream, None, i * step, hi, self._now())
         return arn
+
+    def enable(self, table: str, *, view_type: str | None = None, shards: int = 1) -> str:
+        """Enable the stream of a table whose stream was disabled: a new stream, with a new
+        ARN; the previous one stays readable for 24 hours. Returns the new ARN."""
+        known = self._tables.get(table)
+        if known is None or not known.streams:
+            raise ValueError(f"table {table!r} has had no stream")
+        view = view_type or self._streams[known.streams[-1]].view_type
+        return self.create_stream(table, view_type=view, shards=shards)
+
+    def stream_arns(self, table: str) -> list[str]:
+        """The table's streams, oldest first (including removed ones)."""
+        return list(self._tables[table].streams)
 
     def put(
         self,
@@ -331,12 +298,12 @@ class FakeStreams:
             raise ValueError("put() needs new, old or both")
         shard = self.shard_for(arn, key)
         self._seq += 1
-        wall = self.clock.epoch()
+        wall = self._epoch()
         body: Wire = {
             "ApproximateCreationDateTime": float(int(wall)),
             "Keys": key,
             "SequenceNumber": str(self._seq),
-            "SizeBytes": 10,
+            "SizeBytes": 0,
             "StreamViewType": stream.view_type,
         }
         if new is not None and stream.view_type in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES"):
@@ -353,9 +320,47 @@ class FakeStreams:
         }
         if ttl:
             wire["userIdentity"] = dict(_TTL_IDENTITY)
+        data = orjson.dumps(wire)
+        wire = orjson.loads(data)  # a copy: the caller may change what it passed
+        wire["dynamodb"]["SizeBytes"] = len(data)  # about what DynamoDB counts
         shard.records.append(_Record(self._seq, wall, wire))
         shard.seqs.append(self._seq)
         return str(self._seq)
+
+    # Friendly writes from model objects.
+
+    def insert(self, obj: Any, *, table: str | None = None) -> str:
+        """Record the creation of `obj` (an adyn model object) in its table's stream."""
+        arn, key, image = self._image_of(obj, table)
+        return self.put(arn, key, new=image)
+
+    def modify(self, old: Any, new: Any, *, table: str | None = None) -> str:
+        """Record that the item of `old` became `new` (same key)."""
+        arn, key, old_image = self._image_of(old, table)
+        _, new_key, new_image = self._image_of(new, table)
+        if new_key != key:
+            raise ValueError("modify() needs two objects with the same key")
+        return self.put(arn, key, new=new_image, old=old_image)
+
+    def remove(self, obj: Any, *, ttl: bool = False, table: str | None = None) -> str:
+        """Record the removal of `obj`'s item (`ttl=True`: by DynamoDB's TTL process)."""
+        arn, key, image = self._image_of(obj, table)
+        return self.put(arn, key, old=image, ttl=ttl)
+
+    def _image_of(self, obj: Any, table: str | None) -> tuple[str, Wire, Wire]:
+        from ..schema import schema_of
+
+        schema = schema_of(type(obj))
+        name = table or schema.table_name
+        known = self._tables.get(name)
+        if known is None or not known.streams:
+            raise ValueError(
+                f"the fake has no stream for table {name!r} (tables: {sorted(self._tables)}); "
+                "pass table= when the engine's table_name_template renames it"
+            )
+        return known.streams[-1], schema.key_of(obj), schema.encode_item(obj)
+
+    # Shards.
 
     def shard_for(self, arn: str, key: Wire) -> _Shard:
         """The open shard that takes writes of `key`."""
@@ -369,7 +374,8 @@ class FakeStreams:
         self, arn: str, shard_id: str | None = None, *, children: int = 2, list_after: float = 0.0
     ) -> list[str]:
         """Close an open shard (the first one by default); writes go on in its 1 or 2 children,
-        which DescribeStream lists only `list_after` seconds from now."""
+        which DescribeStream lists only `list_after` seconds from now (never before their
+        parent)."""
         if children not in (1, 2):
             raise ValueError("a shard splits into one or two children")
         stream = self._streams[arn]
@@ -377,7 +383,7 @@ class FakeStreams:
         if shard.end_seq is not None:
             raise ValueError(f"shard {shard.shard_id} is already closed")
         self._close(shard)
-        listed = self.clock.now() + list_after
+        listed = max(self._now() + list_after, shard.listed_at)
         if children == 1:
             ranges = [(shard.lo, shard.hi)]
         else:
@@ -386,12 +392,16 @@ class FakeStreams:
         return [self._new_shard(stream, shard.shard_id, lo, hi, listed) for lo, hi in ranges]
 
     def disable(self, arn: str) -> None:
-        """Disable the stream: every open shard closes and no children follow."""
+        """Disable the stream: every open shard closes and no children follow. It stays
+        readable for 24 hours."""
         stream = self._streams[arn]
+        now = self._now()
         for shard in stream.shards.values():
             if shard.end_seq is None:
                 self._close(shard)
+            shard.listed_at = min(shard.listed_at, now)  # a disabled stream lists every shard
         stream.status = "DISABLED"
+        stream.disabled_at = self._now()
 
     def open_shards(self, arn: str) -> list[_Shard]:
         return [s for s in self._streams[arn].shards.values() if s.end_seq is None]
@@ -405,7 +415,7 @@ class FakeStreams:
 
     def fail(self, operation: str, code: str, times: int = 1) -> None:
         """Make the next `times` calls of `operation` fail with `code` (throttling codes raise
-        `Throttled`, as the transport does once its own retries are spent)."""
+        `Throttled`, as the engine does once its own retries are spent)."""
         self._faults.setdefault(operation, deque()).extend([code] * times)
 
     def fail_every(self, operation: str, n: int, code: str = "LimitExceededException") -> None:
@@ -415,22 +425,56 @@ class FakeStreams:
         else:
             self._every.pop(operation, None)
 
+    def peak_rate(self, operation: str) -> int:
+        """The most calls of `operation` served in any one second so far."""
+        return self._peaks[operation]
+
+    @asynccontextmanager
+    async def serve(self, host: str = "127.0.0.1") -> AsyncIterator[str]:
+        """`async with fake.serve() as url:` answer DynamoDB's HTTP protocol on `url`, so
+        engines in other processes can use the fake (`Engine(endpoint_url=url)`)."""
+        from ._fake_http import serve
+
+        async with serve(self, host) as url:
+            yield url
+
     # ------------------------------------------------------------ the service
 
     async def __call__(self, operation: str, request: Mapping[str, Any]) -> Wire:
+        """A DynamoDB Streams call (the coordinator's own call shape)."""
+        return await self.call(STREAMS, operation, dict(request), idempotent=True)
+
+    async def call(
+        self, service: str, operation: str, request: dict[str, Any], *, idempotent: bool
+    ) -> dict[str, Any]:
+        """One call, as `adyn.Transport` defines it."""
         await anyio.lowlevel.checkpoint()
         self.requests[operation] += 1
         if self.record_calls:
-            self.calls.append((self.clock.now(), operation, dict(request)))
+            self.calls.append((self._now(), operation, dict(request)))
         try:
             self._inject(operation)
-            handler = _HANDLERS.get(operation)
-            if handler is None:
-                raise DynamoError("UnknownOperationException", operation, operation)
-            return handler(self, dict(request))
+            if service == STREAMS:
+                handler = _HANDLERS.get(operation)
+                if handler is None:
+                    raise service_error("UnknownOperationException", operation, operation)
+                response = handler(self, dict(request))
+            else:
+                response = await self._dynamodb(operation, request, idempotent)
         except DynamoError as exc:
             self.errors[exc.code] += 1
             raise
+        self._count(operation)
+        return response
+
+    def _count(self, operation: str) -> None:
+        now = self._now()
+        window = self._windows.setdefault(operation, deque())
+        window.append(now)
+        while window and window[0] <= now - 1.0:
+            window.popleft()
+        if len(window) > self._peaks[operation]:
+            self._peaks[operation] = len(window)
 
     def _inject(self, operation: str) -> None:
         code = None
@@ -442,17 +486,126 @@ class FakeStreams:
             if self.requests[operation] % n == 0:
                 code = every_code
         if code is not None:
-            error = Throttled if code in _THROTTLING else DynamoError
-            raise error(code, "injected by FakeStreams", operation)
+            if code in _THROTTLING:
+                raise Throttled(code, "injected by FakeStreams", operation)
+            raise service_error(code, "injected by FakeStreams", operation, status=400)
+
+    # ------------------------------------------------------------ DynamoDB
+
+    async def _dynamodb(self, operation: str, request: Wire, idempotent: bool) -> Wire:
+        name = request.get("TableName")
+        known = self._tables.get(name) if isinstance(name, str) else None
+        if operation == "CreateTable":
+            return await self._create_table(request, idempotent)
+        if known is not None and operation == "DescribeTable":
+            return {"Table": self._describe_table(known)}
+        if known is not None and operation == "DescribeTimeToLive":
+            return {"TimeToLiveDescription": dict(known.ttl)}
+        if known is not None and operation == "UpdateTimeToLive":
+            spec = request.get("TimeToLiveSpecification") or {}
+            status = "ENABLED" if spec.get("Enabled") else "DISABLED"
+            known.ttl = {"TimeToLiveStatus": status, "AttributeName": spec.get("AttributeName")}
+            if self.inner is not None:
+                await self.inner.call("dynamodb", operation, request, idempotent=idempotent)
+            return {"TimeToLiveSpecification": spec}
+        if self.inner is not None:
+            return await self.inner.call("dynamodb", operation, request, idempotent=idempotent)
+        if operation == "DescribeTable":
+            raise service_error(
+                "ResourceNotFoundException", f"Requested resource not found: {name}", operation
+            )
+        response = self.items.handle(operation, request)
+        if response is None:
+            raise service_error(
+                "UnknownOperationException",
+                f"FakeStreams does not answer {operation} (give it an inner transport)",
+                operation,
+            )
+        return response
+
+    async def _create_table(self, request: Wire, idempotent: bool) -> Wire:
+        name = request.get("TableName")
+        if not isinstance(name, str) or not request.get("KeySchema"):
+            raise service_error("ValidationException", "CreateTable needs a name and keys")
+        if name in self._tables:
+            raise service_error(
+                "ResourceInUseException", f"Table already exists: {name}", "CreateTable"
+            )
+        if self.inner is not None:
+            await self.inner.call("dynamodb", "CreateTable", request, idempotent=idempotent)
+        known = self._add_table(name, request)
+        spec = request.get("StreamSpecification") or {}
+        if spec.get("StreamEnabled"):
+            view = spec.get("StreamViewType", "NEW_AND_OLD_IMAGES")
+            self.create_stream(name, view_type=view, shards=self.default_shards)
+        return {"TableDescription": self._describe_table(known)}
+
+    def _add_table(self, name: str, request: Wire) -> _Table:
+        description = {
+            k: copy.deepcopy(v)
+            for k, v in request.items()
+            if k
+            in (
+                "KeySchema",
+                "AttributeDefinitions",
+                "GlobalSecondaryIndexes",
+                "LocalSecondaryIndexes",
+                "BillingMode",
+                "ProvisionedThroughput",
+            )
+        }
+        known = _Table(name, description)
+        self._tables[name] = known
+        if self.inner is None:
+            table = self.items.add(name, description)
+            table.on_change = lambda key, old, new: self._changed(known, key, old, new)
+        return known
+
+    def _changed(self, known: _Table, key: Wire, old: Wire | None, new: Wire | None) -> None:
+        if not known.streams:
+            return
+        arn = known.streams[-1]
+        if self._streams[arn].status == "ENABLED":
+            self.put(arn, key, new=new, old=old)
+
+    def _describe_table(self, known: _Table) -> Wire:
+        description: Wire = {
+            "TableName": known.name,
+            "TableStatus": "ACTIVE",
+            "TableArn": f"arn:aws:dynamodb:us-east-1:000000000000:table/{known.name}",
+            "ItemCount": 0,
+            "TableSizeBytes": 0,
+            "CreationDateTime": self._epoch(),
+            **copy.deepcopy(known.description),
+        }
+        for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+            for index in description.get(kind) or []:
+                index["IndexStatus"] = "ACTIVE"
+        if known.streams:
+            stream = self._streams[known.streams[-1]]
+            description["LatestStreamArn"] = stream.arn
+            description["LatestStreamLabel"] = stream.label
+            enabled = stream.status == "ENABLED"
+            description["StreamSpecification"] = {"StreamEnabled": enabled}
+            if enabled:
+                description["StreamSpecification"]["StreamViewType"] = stream.view_type
+        return description
+
+    # ------------------------------------------------------------ DynamoDB Streams
 
     def _stream(self, request: Wire, operation: str) -> _Stream:
         stream = self._streams.get(request.get("StreamArn", ""))
-        if stream is None:
-            raise DynamoError("ResourceNotFoundException", "Stream not found", operation)
+        if stream is None or self._stream_removed(stream):
+            raise service_error(
+                "ResourceNotFoundException", "Requested resource not found", operation
+            )
         return stream
 
+    def _stream_removed(self, stream: _Stream) -> bool:
+        return stream.disabled_at is not None and self._now() - stream.disabled_at > RETENTION
+
     def _visible(self, stream: _Stream) -> list[_Shard]:
-        now = self.clock.now()
+        now = self._now()
         shards = []
         for shard in stream.shards.values():
             self._trim(shard)
@@ -461,20 +614,58 @@ class FakeStreams:
             shards.append(shard)
         return shards
 
-    def _describe(self, request: Wire) -> Wire:
-        stream = self._stream(request, "DescribeStream")
+    def _list_streams(self, request: Wire) -> Wire:
+        table = request.get("TableName")
         limit = int(request.get("Limit", 100))
         if not 1 <= limit <= 100:
-            raise DynamoError("ValidationException", "Limit must be 1..100", "DescribeStream")
+            raise service_error("ValidationException", "Limit must be 1..100", "ListStreams")
+        streams = [
+            s
+            for s in self._streams.values()
+            if (table is None or s.table == table) and not self._stream_removed(s)
+        ]
+        start = request.get("ExclusiveStartStreamArn")
+        if start:
+            arns = [s.arn for s in streams]
+            streams = streams[arns.index(start) + 1 :] if start in arns else []
+        page = streams[:limit]
+        response: Wire = {
+            "Streams": [
+                {"StreamArn": s.arn, "TableName": s.table, "StreamLabel": s.label} for s in page
+            ]
+        }
+        if len(streams) > limit:
+            response["LastEvaluatedStreamArn"] = page[-1].arn
+        return response
+
+    def _describe(self, request: Wire) -> Wire:
+        op = "DescribeStream"
+        stream = self._stream(request, op)
+        limit = int(request.get("Limit", 100))
+        if not 1 <= limit <= 100:
+            raise service_error("ValidationException", "Limit must be 1..100", op)
+        if self.describe_rate_limit:
+            now = self._now()
+            calls = self._describes
+            while calls and calls[0] <= now - 1.0:
+                calls.popleft()
+            if len(calls) >= self.describe_rate_limit:
+                raise service_error("LimitExceededException", "Rate exceeded for stream", op)
+            calls.append(now)
         ids = list(stream.shards)
         start = request.get("ExclusiveStartShardId")
         begin = ids.index(start) + 1 if start in stream.shards else 0
         after = set(ids[begin:])
         visible = [s for s in self._visible(stream) if s.shard_id in after]
+        shard_filter = request.get("ShardFilter")
+        if shard_filter:
+            if shard_filter.get("Type") != "CHILD_SHARDS" or not shard_filter.get("ShardId"):
+                raise service_error("ValidationException", "bad ShardFilter", op)
+            visible = [s for s in visible if s.parent_id == shard_filter["ShardId"]]
         page = visible[: min(limit, self.describe_page_size)]
         description: Wire = {
             "StreamArn": stream.arn,
-            "StreamLabel": stream.arn.rsplit("/", 1)[-1],
+            "StreamLabel": stream.label,
             "StreamStatus": stream.status,
             "StreamViewType": stream.view_type,
             "TableName": stream.table,
@@ -488,7 +679,7 @@ class FakeStreams:
     def _shard(self, stream: _Stream, shard_id: str, operation: str) -> _Shard:
         shard = stream.shards.get(shard_id)
         if shard is None or self.removed(shard):
-            raise DynamoError(
+            raise service_error(
                 "ResourceNotFoundException", f"Shard {shard_id} does not exist", operation
             )
         return shard
@@ -506,43 +697,47 @@ class FakeStreams:
         elif kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
             seq = int(request["SequenceNumber"])
             if seq < shard.start_seq or (shard.end_seq is not None and seq > shard.end_seq):
-                raise DynamoError(
+                raise service_error(
                     "ValidationException", f"sequence number {seq} is not in the shard", op
+                )
+            if seq < shard.trim_point():
+                # DynamoDB refuses a position older than the trim point, whether or not any
+                # record after it was trimmed.
+                raise service_error(
+                    "TrimmedDataAccessException", "the sequence number is beyond retention", op
                 )
             find = bisect.bisect_left if kind == "AT_SEQUENCE_NUMBER" else bisect.bisect_right
             index = find(shard.seqs, seq)
-            if index < shard.trimmed:
-                raise DynamoError("TrimmedDataAccessException", "the records were trimmed", op)
         else:
-            raise DynamoError("ValidationException", f"bad ShardIteratorType {kind!r}", op)
+            raise service_error("ValidationException", f"bad ShardIteratorType {kind!r}", op)
         return {"ShardIterator": self._issue(stream.arn, shard, index)}
 
     def _issue(self, arn: str, shard: _Shard, index: int) -> str:
         token = f"it-{next(self._ids)}"
-        self._iterators[token] = _Iterator(arn, shard.shard_id, index, self.clock.now())
+        self._iterators[token] = _Iterator(arn, shard.shard_id, index, self._now())
         return token
 
     def _get_records(self, request: Wire) -> Wire:
         op = "GetRecords"
         iterator = self._iterators.get(request.get("ShardIterator", ""))
         if iterator is None:
-            raise DynamoError("ValidationException", "Invalid ShardIterator", op)
+            raise service_error("ValidationException", "Invalid ShardIterator", op)
         limit = int(request.get("Limit", 1000))
         if not 1 <= limit <= 1000:
-            raise DynamoError("ValidationException", "Limit must be 1..1000", op)
-        now = self.clock.now()
+            raise service_error("ValidationException", "Limit must be 1..1000", op)
+        now = self._now()
         if now - iterator.issued >= ITERATOR_TTL:
-            raise DynamoError("ExpiredIteratorException", "Iterator expired", op)
+            raise service_error("ExpiredIteratorException", "Iterator expired", op)
         shard = self._streams[iterator.arn].shards[iterator.shard_id]
         self._trim(shard)
         if iterator.index < shard.trimmed:
-            raise DynamoError("TrimmedDataAccessException", "the records were trimmed", op)
+            raise service_error("TrimmedDataAccessException", "the records were trimmed", op)
         if self.rate_limit:
             calls = shard.calls
             while calls and calls[0] <= now - 1.0 + 1e-9:
                 calls.popleft()
             if len(calls) >= self.rate_limit:
-                raise DynamoError("LimitExceededException", "Rate exceeded for shard", op)
+                raise service_error("LimitExceededException", "Rate exceeded for shard", op)
             calls.append(now)
         shard.served += 1
         index = iterator.index
@@ -551,6 +746,7 @@ class FakeStreams:
         else:
             records = shard.records[index : index + min(limit, self.page_limit)]
         index += len(records)
+        self.served_records += len(records)
         response: Wire = {"Records": [r.wire for r in records]}
         if shard.end_seq is None or index < len(shard.records):
             response["NextShardIterator"] = self._issue(iterator.arn, shard, index)
@@ -558,29 +754,34 @@ class FakeStreams:
 
     # ------------------------------------------------------------ internals
 
+    def _label(self) -> str:
+        """A stream label: its creation time, as DynamoDB writes it (unique, in order)."""
+        stamp = datetime.fromtimestamp(self._epoch(), UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{stamp}.{next(self._ids):06d}"
+
     def _new_shard(
         self, stream: _Stream, parent: str | None, lo: int, hi: int, listed_at: float
     ) -> str:
         number = next(self._ids)
-        shard_id = f"shardId-{int(self.clock.epoch() * 1000):020d}-{number:08x}"
+        shard_id = f"shardId-{int(self._epoch() * 1000):020d}-{number:08x}"
         stream.shards[shard_id] = _Shard(
-            shard_id, parent, lo, hi, self._seq + 1, self.clock.now(), listed_at
+            shard_id, parent, lo, hi, self._seq + 1, self._now(), listed_at
         )
         return shard_id
 
     def _close(self, shard: _Shard) -> None:
         shard.end_seq = max(self._seq, shard.start_seq)
-        shard.closed_at = self.clock.now()
+        shard.closed_at = self._now()
 
     def _trim(self, shard: _Shard) -> None:
-        cutoff = self.clock.epoch() - RETENTION
+        cutoff = self._epoch() - RETENTION
         records = shard.records
         while shard.trimmed < len(records) and records[shard.trimmed].wall < cutoff:
             shard.trimmed += 1
 
     def removed(self, shard: _Shard) -> bool:
         """True once a closed shard is older than the retention period (DynamoDB drops it)."""
-        return shard.closed_at is not None and self.clock.now() - shard.closed_at > RETENTION
+        return shard.closed_at is not None and self._now() - shard.closed_at > RETENTION
 
 
 def plain_value(value: Wire) -> Any:
@@ -599,14 +800,14 @@ def plain_value(value: Wire) -> Any:
 
 
 def plain_source(
-    arn: str, model: type = dict, view_type: str = "NEW_AND_OLD_IMAGES"
+    arn: str, model: type = dict, view_type: str = "NEW_AND_OLD_IMAGES", table: str | None = None
 ) -> StreamSource:
     """A `StreamSource` that decodes images and keys into plain dicts (no adyn model needed)."""
 
     def decode(item: Wire) -> dict[str, Any]:
         return {name: plain_value(value) for name, value in item.items()}
 
-    return StreamSource(arn, model, view_type, decode, decode)
+    return StreamSource(arn, model, view_type, decode, decode, table)
 
 
 def _hash(key: Wire) -> int:
@@ -618,4 +819,5 @@ _HANDLERS = {
     "DescribeStream": FakeStreams._describe,
     "GetShardIterator": FakeStreams._get_shard_iterator,
     "GetRecords": FakeStreams._get_records,
+    "ListStreams": FakeStreams._list_streams,
 }

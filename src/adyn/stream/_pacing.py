@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
+
+from ..errors import InvalidArgument
+from ..retry import RetryPolicy
 
 __all__ = ["Pacing", "StreamStats"]
 
@@ -17,14 +19,18 @@ class Pacing:
       per second per shard).
     - `idle_interval` / `max_idle_interval`: the wait after an empty page on an open shard, doubled
       after each further empty page up to the cap.
-    - `buffer`: pages held between the shard pollers and the consumer; a full buffer stops the
-      pollers, so a slow consumer never makes memory grow.
-    - `partition_buffer`: records held for each worker of `stream.partitions(n)`.
+    - `idle_poll_rate`: GetRecords calls per second that idle shards share (a stream of 1,000
+      idle shards polls each one every ten seconds, not every two); in a consumer group, the
+      whole group's idle shards share it.
+    - `buffer`: records held between the shard pollers and the consumer (and the workers of
+      `stream.partitions(n)`), however many shards: a slow consumer stops the pollers, so memory
+      never grows past it.
     - `heartbeat_interval` / `refresh_after`: the heartbeat wakes this often and renews every
       iterator older than `refresh_after` (DynamoDB expires them after 15 minutes).
-    - `discovery_interval`: how often shards are listed when nothing asks for it sooner.
+    - `discovery_interval`: how often every shard is listed when nothing asks for it sooner.
+    - `describe_rate`: DescribeStream calls per second at most (DynamoDB allows ten).
     - `backoff` / `max_backoff`: first and largest wait after throttling, or while a closed
-      shard's children are not listed yet.
+      shard's children are not listed yet (full jitter, see `adyn.RetryPolicy`).
     - `describe_limit`: `Limit` of each DescribeStream page (at most 100).
     - `latest_margin`: with `position="latest"`, records of shards first read after the stream
       opened are taken from this many seconds before the opening (covers clock skew).
@@ -34,11 +40,12 @@ class Pacing:
     min_interval: float = 0.25
     idle_interval: float = 0.5
     max_idle_interval: float = 2.0
-    buffer: int = 8
-    partition_buffer: int = 256
+    idle_poll_rate: float = 100.0
+    buffer: int = 4000
     heartbeat_interval: float = 60.0
     refresh_after: float = 600.0
     discovery_interval: float = 300.0
+    describe_rate: float = 5.0
     backoff: float = 0.5
     max_backoff: float = 10.0
     describe_limit: int = 100
@@ -46,18 +53,24 @@ class Pacing:
 
     def __post_init__(self) -> None:
         if not 1 <= self.page_size <= 1000:
-            raise ValueError("page_size must be between 1 and 1000")
+            raise InvalidArgument("Pacing.page_size must be between 1 and 1000")
         if not 1 <= self.describe_limit <= 100:
-            raise ValueError("describe_limit must be between 1 and 100")
-        if self.buffer < 1 or self.partition_buffer < 1:
-            raise ValueError("buffers must hold at least one item")
+            raise InvalidArgument("Pacing.describe_limit must be between 1 and 100")
+        if self.buffer < 1:
+            raise InvalidArgument("Pacing.buffer must hold at least one record")
+        if not 0 < self.describe_rate <= 10:
+            raise InvalidArgument("Pacing.describe_rate must be above 0 and at most 10 per second")
+        if self.idle_poll_rate <= 0:
+            raise InvalidArgument("Pacing.idle_poll_rate must be positive")
         if self.refresh_after + self.heartbeat_interval >= 900:
-            raise ValueError("refresh_after + heartbeat_interval must stay under 15 minutes")
+            raise InvalidArgument(
+                "Pacing.refresh_after + heartbeat_interval must stay under 15 minutes"
+            )
 
-    def backoff_delay(self, attempt: int, rng: random.Random) -> float:
-        """Exponential backoff with jitter (half to full of the step)."""
-        step = min(self.max_backoff, self.backoff * (2 ** min(attempt, 30)))
-        return rng.uniform(step / 2, step)
+    @property
+    def retry(self) -> RetryPolicy:
+        """The backoff of throttled calls and of waits for children (never gives up)."""
+        return RetryPolicy(max_attempts=None, base=self.backoff, cap=self.max_backoff)
 
 
 @dataclass
@@ -72,3 +85,7 @@ class StreamStats:
     iterators_expired: int = 0
     throttled: int = 0
     trimmed_gaps: int = 0
+    peak_held: int = 0  # most records held at once (see Pacing.buffer)
+    lease_writes: int = 0
+    leases_taken: int = 0
+    leases_lost: int = 0
