@@ -22,7 +22,7 @@ from _streams import (
     open_stream,
     seqs,
 )
-from adyn.errors import DynamoError, InvalidItem, RecordsExpired
+from adyn.errors import DynamoError, InvalidItem, InvalidState, RecordsExpired
 from adyn.stream import Pacing, Record, StreamSource
 from adyn.stream._partitions import partition_of
 from adyn.stream._position import decode_token
@@ -412,9 +412,9 @@ async def test_an_opening_failure_leaves_nothing_behind(
         async with stream:
             pass
     assert caught.value.code == "ResourceNotFoundException"
-    with pytest.raises(RuntimeError):
+    with pytest.raises(InvalidState):
         await stream.__aenter__()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(InvalidState):
         await open_stream(fake, arn).next()
 
 
@@ -508,7 +508,7 @@ async def test_partitions_keep_each_item_in_one_worker(
 
     async with clock.autojump(), open_stream(fake, arn) as stream:
         parts = stream.partitions(3)
-        with pytest.raises(RuntimeError):
+        with pytest.raises(InvalidState):
             await stream.next()
 
         async def work(i: int, tg: anyio.abc.TaskGroup) -> None:

@@ -17,6 +17,7 @@ AdynError
 ├── BatchIncomplete         a batch ran out of retries; `.objects` names what was not done
 ├── RecordsExpired          a stream position points at data that was trimmed away
 ├── StreamNotEnabled        a stream was asked of a table that has none
+├── InvalidState            a stream or virtual clock used in a state that does not allow it
 ├── EngineClosed            the engine was used after it was closed
 ├── NotBound                a model was used before `engine.bind(...)`
 └── DynamoError             DynamoDB (or the connection) failed in a way with no other meaning
@@ -55,6 +56,7 @@ __all__ = [
     "InvalidItem",
     "InvalidModel",
     "InvalidQuery",
+    "InvalidState",
     "LimitExceededError",
     "MissingObjects",
     "MultipleResults",
@@ -246,6 +248,11 @@ class NotBound(AdynError):
 
 class InvalidArgument(AdynError, ValueError):
     """An argument of an adyn call is not acceptable (also a `ValueError`)."""
+
+
+class InvalidState(AdynError, RuntimeError):
+    """An object was used in a state that does not allow it: a stream before it is open, or
+    opened twice (also a `RuntimeError`)."""
 
 
 class StreamNotEnabled(AdynError):

@@ -24,6 +24,7 @@ from ..errors import (
     DynamoError,
     InvalidArgument,
     InvalidItem,
+    InvalidState,
     RecordsExpired,
     ResourceNotFoundError,
     specific,
@@ -126,7 +127,7 @@ class Stream(Generic[M]):
 
     async def __aenter__(self) -> Stream[M]:
         if self._state != "new":
-            raise RuntimeError("a Stream can be opened only once; create a new one")
+            raise InvalidState("a Stream can be opened only once; create a new one")
         self._state = "opening"
         try:
             specs = list(await self._sources_fn())
@@ -336,9 +337,9 @@ class Stream(Generic[M]):
 
     def _check_direct(self) -> None:
         if self._state in ("new", "opening"):
-            raise RuntimeError("open the stream first: `async with engine.stream(...) as s`")
+            raise InvalidState("open the stream first: `async with engine.stream(...) as s`")
         if self._partitions is not None:
-            raise RuntimeError("this stream is split into partitions; iterate those instead")
+            raise InvalidState("this stream is split into partitions; iterate those instead")
 
     async def _take(self) -> Record[M]:
         """The next record of the current generation (cancel-safe at its awaits)."""
@@ -413,7 +414,7 @@ class Stream(Generic[M]):
                 "`await stream.commit()` instead of `stream.token`"
             )
         if not self._readers:
-            raise RuntimeError("a stream has a token only once it is open")
+            raise InvalidState("a stream has a token only once it is open")
         streams: dict[str, dict[str, str]] = dict(self._carry)
         for reader in self._readers:
             entries = reader.token_entries()
@@ -424,7 +425,7 @@ class Stream(Generic[M]):
     async def move_to(self, position: Position) -> None:
         """Read from `position` from now on (same forms as `engine.stream(position=...)`)."""
         if self._state != "open":
-            raise RuntimeError("move_to needs an open stream")
+            raise InvalidState("move_to needs an open stream")
         if self._group_spec is not None:
             raise InvalidArgument("a consumer group member cannot move_to(): the group decides")
         origin = parse_position(position)
@@ -457,13 +458,13 @@ class Stream(Generic[M]):
         checkpoints) then cover only records finished by every worker.
         """
         if self._state != "open":
-            raise RuntimeError("partitions() needs an open stream")
+            raise InvalidState("partitions() needs an open stream")
         if not isinstance(n, int) or n < 1:
             raise InvalidArgument("partitions(n) needs an int n >= 1")
         if self._partitions is not None:
-            raise RuntimeError("partitions() can be called only once per stream")
+            raise InvalidState("partitions() can be called only once per stream")
         if self._page is not None:
-            raise RuntimeError("partitions() must be called before the first record is taken")
+            raise InvalidState("partitions() must be called before the first record is taken")
         parts = self._partitions = Partitions(self, n)
         assert self._gen is not None
         parts.attach(self._gen)
@@ -482,5 +483,5 @@ class Stream(Generic[M]):
                 "outside a group, store `stream.token`"
             )
         if self._state != "open":
-            raise RuntimeError("commit() needs an open stream")
+            raise InvalidState("commit() needs an open stream")
         await member.commit()

@@ -11,6 +11,8 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskGroup
 
+from ..errors import InvalidState
+
 __all__ = ["VirtualClock"]
 
 # Yields before asking anyio whether every task waits: most chains of wake-ups settle within
@@ -106,7 +108,7 @@ class VirtualClock:
     async def jump(self, seconds: float) -> None:
         """Move time forward by `seconds` at once (nothing runs in between), then wake sleepers."""
         if self._jumping:
-            raise RuntimeError("jump() inside autojump(): leave the autojump block first")
+            raise InvalidState("jump() inside autojump(): leave the autojump block first")
         await self.settle()
         self._now += seconds
         self._wake_due()
@@ -118,7 +120,7 @@ class VirtualClock:
 
     async def _jumper(self) -> None:
         if self._jumping:
-            raise RuntimeError("autojump() is already active on this clock")
+            raise InvalidState("autojump() is already active on this clock")
         self._jumping = True
         try:
             await self._jump_forever()
