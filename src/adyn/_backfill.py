@@ -545,15 +545,16 @@ class _Run:
 
     def _differs(self, obj: Any) -> bool:
         """Whether saving `obj` would change its stored item (its version aside)."""
-        state = state_of(obj)
-        if state is None or state.stored is None:
+        before = self.schema.stored_values(obj)
+        if before is None:
             return True
-        before = self.schema.decode_item(state.stored, state.loaded)
-        return not self._same_fields(before, obj)
+        return not self._same_values(before, obj.__dict__)
 
     def _same_fields(self, a: Any, b: Any) -> bool:
+        return self._same_values(a.__dict__, b.__dict__)
+
+    def _same_values(self, left: dict[str, Any], right: dict[str, Any]) -> bool:
         skip = self.schema.version.name if self.schema.version is not None else None
-        left, right = a.__dict__, b.__dict__
         names = (set(left) | set(right)) - {skip}
         return all(left.get(n, _MISSING) == right.get(n, _MISSING) for n in names)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from ._tracking import LOADED, TAGGED, State, slot_absent, slot_of, slot_same, slot_wire
 from ._unique import Guard, guard_writes, known_condition
 from .errors import InvalidCondition, InvalidItem
 from .expressions import (
@@ -57,12 +58,14 @@ def _nothing() -> None:
     return None
 
 
-def state_of(obj: Any) -> ItemState | None:
+def state_of(obj: Any) -> State | ItemState | None:
+    """An object's state as it is held (compact or wire form; `ModelSchema.state_of` gives the
+    compact form): to move it from one object to another."""
     private = obj.__pydantic_private__
     return private.get("_adyn_state") if private else None
 
 
-def set_state(obj: Any, state: ItemState | None) -> None:
+def set_state(obj: Any, state: State | ItemState | None) -> None:
     private = obj.__pydantic_private__
     if private is None:
         object.__setattr__(obj, "__pydantic_private__", {"_adyn_state": state})
@@ -70,22 +73,14 @@ def set_state(obj: Any, state: ItemState | None) -> None:
         private["_adyn_state"] = state
 
 
-def _same(spec: FieldSpec, old: Wire | None, value: Any, new: Wire | None) -> bool:
-    if old is None or "NULL" in old:
+def _same(spec: FieldSpec, old: Any, value: Any, new: Wire | None) -> bool:
+    """Whether a field is unchanged: `old` is its slot in the object's state, `new` the wire
+    form of its value now (None: absent)."""
+    if slot_absent(old):
         return new is None
     if new is None:
         return False
-    try:
-        return bool(spec.codec.decode(old) == value)
-    except Exception:
-        return False
-
-
-def _normalized(spec: FieldSpec, old: Wire) -> Wire:
-    """A stored value re-encoded, so its wire form (number text) is our own."""
-    wire = spec.codec.encode(spec.codec.decode(old))
-    assert wire is not None
-    return wire
+    return slot_same(spec, old, value)
 
 
 def item_size(item: Wire) -> int:
@@ -146,19 +141,20 @@ def _version_parts(
     return expected, (spec, current + 1)
 
 
-def _atomic_condition(schema: ModelSchema, obj: Any, state: ItemState | None) -> Condition:
-    if state is None or state.stored is None:
+def _atomic_condition(schema: ModelSchema, obj: Any, state: State | None) -> Condition:
+    if state is None:
         return Path.not_exists(schema.paths[schema.hash_key.name])
     parts: list[Condition] = [Path.exists(schema.paths[schema.hash_key.name])]
+    loaded = state[LOADED]
     for spec in schema.fields.values():
-        if spec.key or (state.loaded is not None and spec.name not in state.loaded):
+        if spec.key or (loaded is not None and spec.name not in loaded):
             continue
         path: Path = schema.paths[spec.name]
-        old = state.stored.get(spec.wire)
-        if old is None or "NULL" in old:
+        old = slot_wire(spec, state[spec.slot])
+        if old is None:
             parts.append(Path.not_exists(path))
         else:
-            parts.append(Function("attribute_exists", path) & _eq(path, _normalized(spec, old)))
+            parts.append(Function("attribute_exists", path) & _eq(path, old))
     combined = all_of(parts)
     assert combined is not None
     return combined
@@ -180,6 +176,21 @@ def _user_condition(condition: Any) -> Condition | None:
     return condition
 
 
+def _key_changed(schema: ModelSchema, state: State, key: Wire, obj: Any) -> bool:
+    """Whether the object's key differs from the stored item's (so a save writes another)."""
+    data = obj.__dict__
+    for spec in schema.key_fields:
+        old = state[spec.slot]
+        if old is not None and old is data.get(spec.name):
+            continue
+        try:
+            if slot_wire(spec, old) != key[spec.wire]:
+                return True
+        except Exception:
+            return True
+    return False
+
+
 def plan_save(
     schema: ModelSchema, table: str, obj: Any, condition: Any = None, atomic: bool = False
 ) -> WritePlan:
@@ -190,28 +201,30 @@ def plan_save(
         key, encoded = schema.encode_fields(obj)
     else:
         key = schema.key_of(obj)
-    state = state_of(obj)
-    stored = state.stored if state is not None else None
-    loaded = state.loaded if state is not None else None
-    if stored is not None and any(stored.get(w) != v for w, v in key.items()):
-        stored = None  # a key field changed: this writes another item, every field of it
+    original = state = schema.state_of(obj)
+    loaded = state[LOADED] if state is not None else None
+    if state is not None and _key_changed(schema, state, key, obj):
+        state = None  # a key field changed: this writes another item, every field of it
         loaded = None
     data = obj.__dict__
     sets: list[tuple[FieldSpec, Wire]] = []
+    written: list[Any] = []  # the values of `sets`, as they are now
     removes: list[FieldSpec] = []
     full: Wire = dict(key)
     required = schema.required
     for spec in schema.fields.values():
         if spec.key or spec.version:
             continue
-        known = stored is not None and (loaded is None or spec.name in loaded)
+        read = loaded is None or spec.name in loaded
+        known = state is not None and read
+        old = state[spec.slot] if known else None  # type: ignore[index]
         if spec.name not in data:
             # `del obj.field`: the attribute goes, as with None (fields a projection did not
             # read are not in `data` either, and stay as stored)
-            if stored is None or known:
+            if state is None or known:
                 if spec.name in required:
                     raise schema.unset_required(spec, obj)
-                if known and stored.get(spec.wire) is not None:  # type: ignore[union-attr]
+                if known and old is not None:
                     removes.append(spec)
             continue
         value = data[spec.name]
@@ -227,27 +240,24 @@ def plan_save(
             if spec.index_key:
                 schema.check_index_value(spec, wire, obj)
             full[spec.wire] = wire
-        if known and _same(spec, stored.get(spec.wire), value, wire):  # type: ignore[union-attr]
+        if known and _same(spec, old, value, wire):
             continue
         if wire is None:
-            if (
-                stored is None
-                or stored.get(spec.wire) is not None
-                or (loaded is not None and spec.name not in loaded)
-            ):
+            if state is None or old is not None or not read:
                 removes.append(spec)
         else:
             sets.append((spec, wire))
-    tag = _discriminator(schema, stored)
+            written.append(value)
+    tag = _discriminator(schema, state)
     if schema.entity_wire is not None and schema.family is not None:
         full[schema.family.attribute or ""] = schema.entity_wire
     check_size(schema, full, obj)
 
     version_cond, bump = _version_parts(schema, obj)
     user_cond = _user_condition(condition)
-    atomic_cond = _atomic_condition(schema, obj, state) if atomic else None
+    atomic_cond = _atomic_condition(schema, obj, original) if atomic else None
     unique_cond, guards = (
-        _unique_moves(schema, table, key, obj, stored, loaded, sets, removes)
+        _unique_moves(schema, table, key, obj, state, sets, removes)
         if schema.unique
         else (None, [])
     )
@@ -270,23 +280,27 @@ def plan_save(
     if cond is not None:
         _add_condition(request, cond, r)
     r.into(request)
+    keys = [(s, data.get(s.name), key[s.wire]) for s in schema.key_fields]
 
     def done() -> None:
-        new_stored: Wire = dict(stored) if stored is not None else {}
-        new_stored.update(key)
-        for s, w in sets:
-            new_stored[s.wire] = w
+        slots: list[Any] = (
+            list(state) if state is not None else [loaded, False, *[None] * len(schema.fields)]
+        )
+        for s, value, w in keys:
+            slots[s.slot] = slot_of(s, value, w)
+        for (s, w), value in zip(sets, written, strict=True):
+            slots[s.slot] = slot_of(s, value, w)
         for s in removes:
-            new_stored.pop(s.wire, None)
+            slots[s.slot] = None
         if bump is not None:
             spec, new_version = bump
             data[spec.name] = new_version
-            new_stored[spec.wire] = {"N": str(new_version)}
-        if tag is not None and schema.entity_wire is not None:
-            new_stored[tag] = schema.entity_wire
-        set_state(obj, ItemState(new_stored, loaded))
+            slots[spec.slot] = new_version
+        if tag is not None:
+            slots[TAGGED] = True
+        set_state(obj, tuple(slots))
 
-    nothing_to_send = not (sets or removes or bump or tag) and cond is None and stored is not None
+    nothing_to_send = not (sets or removes or bump or tag) and cond is None and state is not None
     if nothing_to_send:
         request = {}
     return WritePlan(request, cond is None, done, obj, guards)
@@ -297,8 +311,7 @@ def _unique_moves(
     table: str,
     key: Wire,
     obj: Any,
-    stored: Wire | None,
-    loaded: frozenset[str] | None,
+    state: State | None,
     sets: list[tuple[FieldSpec, Wire]],
     removes: list[FieldSpec],
 ) -> tuple[Condition | None, list[Guard]]:
@@ -308,10 +321,11 @@ def _unique_moves(
     removed = {s.name for s in removes}
     known: list[tuple[FieldSpec, Wire | None]] = []
     changes: list[tuple[FieldSpec, Wire | None, Wire | None]] = []
+    loaded = state[LOADED] if state is not None else None
     for spec in schema.unique:
         if spec.name not in new_of and spec.name not in removed:
             continue
-        if stored is not None and loaded is not None and spec.name not in loaded:
+        if state is not None and loaded is not None and spec.name not in loaded:
             raise InvalidItem(
                 schema.name,
                 spec.name,
@@ -319,38 +333,35 @@ def _unique_moves(
                 "guard to move; load the object with the field first",
                 obj,
             )
-        old = stored.get(spec.wire) if stored is not None else None
-        if old is not None and "NULL" in old:
-            old = None
+        old = slot_wire(spec, state[spec.slot]) if state is not None else None
         known.append((spec, old))
         changes.append((spec, old, new_of.get(spec.name)))
     if not changes:
         return None, []
-    condition = known_condition(schema, known, new_of if stored is None else None)
+    condition = known_condition(schema, known, new_of if state is None else None)
     return condition, guard_writes(schema, table, key, changes, obj)
 
 
 def unique_known(schema: ModelSchema, obj: Any) -> list[tuple[FieldSpec, Wire | None]] | None:
     """The stored values of an object's Unique fields as it last read or wrote them (None when
     the object did not read them all)."""
-    state = state_of(obj)
-    if state is None or state.stored is None:
+    state = schema.state_of(obj)
+    if state is None:
         return None
-    if state.loaded is not None and any(s.name not in state.loaded for s in schema.unique):
+    loaded = state[LOADED]
+    if loaded is not None and any(s.name not in loaded for s in schema.unique):
         return None
-    stored = state.stored
-    return [(s, stored.get(s.wire)) for s in schema.unique]
+    return [(s, slot_wire(s, state[s.slot])) for s in schema.unique]
 
 
-def _discriminator(schema: ModelSchema, stored: Wire | None) -> str | None:
+def _discriminator(schema: ModelSchema, state: State | None) -> str | None:
     """The discriminator attribute a save must set: an entity's, unless stored already."""
     if schema.entity_wire is None:
         return None
     assert schema.family is not None and schema.family.attribute is not None
-    attribute = schema.family.attribute
-    if stored is not None and stored.get(attribute) == schema.entity_wire:
+    if state is not None and state[TAGGED]:
         return None
-    return attribute
+    return schema.family.attribute
 
 
 @lru_cache(maxsize=1024)
@@ -393,7 +404,7 @@ def plan_delete(
     """DeleteItem; with Unique fields, also the deletes of the item's guards (`known`: the
     stored unique values, else the object's own record of them)."""
     key = schema.key_of(obj)
-    state = state_of(obj)
+    state = schema.state_of(obj)
     version_cond, _ = _version_parts(schema, obj)
     atomic_cond = _atomic_condition(schema, obj, state) if atomic else None
     unique_cond = None

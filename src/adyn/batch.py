@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ._calls import CallInfo
 from ._concurrency import run_bounded
 from ._context import Context
-from ._writes import check_size, set_state
+from ._writes import check_size, set_state, state_of
 from .errors import BatchIncomplete, DynamoError, InvalidItem, MissingObjects, OutcomeUnknown
 from .schema import ItemState, ModelSchema
 
@@ -73,7 +73,7 @@ def fill(obj: Any, schema: ModelSchema, item: Wire, table: str) -> bool:
     obj.__dict__.clear()
     obj.__dict__.update(decoded.__dict__)
     object.__setattr__(obj, "__pydantic_fields_set__", set(decoded.__pydantic_fields_set__))
-    set_state(obj, ItemState(item, None))
+    set_state(obj, state_of(decoded))  # what it remembers of `item`: the same values
     return True
 
 

@@ -19,6 +19,17 @@ from pydantic.fields import FieldInfo
 from ._decoder import compile_values_decoder
 from ._entities import Family, family_for
 from ._templates import SLOW, KeyTemplate, compile_templates
+from ._tracking import (
+    ATOM_TRACKER,
+    FIRST,
+    LOADED,
+    State,
+    Tracker,
+    compile_snapshot,
+    compile_tracker,
+    slot_absent,
+    slot_value,
+)
 from .codecs import (
     TIMESTAMP,
     CodecError,
@@ -77,6 +88,10 @@ class FieldSpec:
     missing: Callable[[], Any] | None = None  # value for a field absent from a stored item
     index_key: bool = False  # a key of a secondary index (and not of the table)
     unique: bool = False  # `Unique()`: guarded by guard items (see _unique.py)
+    # change tracking (see _tracking.py): the field's index in an object's state, and how
+    # its stored value is remembered there
+    slot: int = 0
+    tracker: Tracker = ATOM_TRACKER
 
 
 @dataclass(eq=False)
@@ -100,10 +115,11 @@ class IndexSpec:
 
 
 class ItemState:
-    """What adyn knows of an object's stored item: used by `save` (diffs) and `atomic`.
+    """An object's stored item given in wire form (`stored`; `loaded`: the field names read,
+    None for all), as a write that sent a whole item records it.
 
-    `stored` is the item as last read or written (wire form), or None for a new object;
-    `loaded` is the set of field names that were read (None: all of them).
+    Loaded objects keep a compact state instead (a tuple: see _tracking.py); this form is
+    turned into one the first time a write needs it (`ModelSchema.state_of`).
     """
 
     __slots__ = ("loaded", "stored")
@@ -136,6 +152,10 @@ class ModelSchema:
     _required_in: dict[frozenset[str], frozenset[str]] = field(default_factory=dict)
     _decode_plan: list[tuple[str, str, Callable[[Wire], Any]]] = field(default_factory=list)
     _values_of: Callable[[Wire], dict[str, Any]] = field(default=dict)
+    # (values, item, loaded) -> the state of an object just decoded (see _tracking.py)
+    _snapshot: Callable[[dict[str, Any], Wire, frozenset[str] | None], State] = field(
+        default=lambda values, item, loaded: (loaded, False)
+    )
     _defaults: list[tuple[str, Callable[[], Any]]] = field(default_factory=list)
     _private: dict[str, Any] = field(default_factory=dict)
     # shared tables: the family of the table model, this model's entity name (None for the
@@ -307,11 +327,11 @@ class ModelSchema:
         anything else was set by hand."""
         if template.attr.name not in obj.__pydantic_fields_set__:
             return  # computed when the object was built, from fields that changed since
-        private = obj.__pydantic_private__
-        state = private.get("_adyn_state") if private else None
-        stored = state.stored if state is not None else None
-        av = stored.get(template.attr.wire) if stored is not None else None
-        if av is None or av.get("S") != current:
+        state = self.state_of(obj)
+        old = state[template.attr.slot] if state is not None else None
+        if type(old) is dict:  # remembered in wire form
+            old = old.get("S")
+        if old is None or old != current:
             raise InvalidItem(
                 self.name,
                 template.attr.name,
@@ -424,8 +444,9 @@ class ModelSchema:
                     f"{self.fields[missing].wire!r} attribute, and the field is required",
                     key=self.item_key(item),
                 )
+        state = self._snapshot(values, item, projected)  # before defaults: not stored
         if self.validate_on_load and projected is None:
-            return self._validated(item, values)
+            return self._validated(item, values, state)
         fields_set = set(values)
         if projected is None:
             for name, make in self._defaults:
@@ -440,7 +461,7 @@ class ModelSchema:
         object.__setattr__(obj, "__pydantic_fields_set__", fields_set)
         object.__setattr__(obj, "__pydantic_extra__", None)
         private = dict(self._private) if self._private else {}
-        private["_adyn_state"] = ItemState(item, projected)
+        private["_adyn_state"] = state
         object.__setattr__(obj, "__pydantic_private__", private)
         return obj
 
@@ -450,7 +471,7 @@ class ModelSchema:
             required = self._required_in[projected] = self.required & projected
         return required
 
-    def _validated(self, item: Wire, values: dict[str, Any]) -> Any:
+    def _validated(self, item: Wire, values: dict[str, Any], state: State) -> Any:
         """`Meta.validate_on_load`: the object as pydantic validates it (validators run)."""
         try:
             obj = self.model.model_validate(values)
@@ -466,10 +487,46 @@ class ModelSchema:
             ) from None
         private = obj.__pydantic_private__
         if private is None:
-            object.__setattr__(obj, "__pydantic_private__", {"_adyn_state": ItemState(item)})
+            object.__setattr__(obj, "__pydantic_private__", {"_adyn_state": state})
         else:
-            private["_adyn_state"] = ItemState(item)
+            private["_adyn_state"] = state
         return obj
+
+    def state_of(self, obj: Any) -> State | None:
+        """What the object knows of its stored item (None: a new object), compact: a state in
+        wire form (`ItemState`) is turned into a snapshot and kept as one."""
+        private = obj.__pydantic_private__
+        state = private.get("_adyn_state") if private else None
+        if state is None or type(state) is tuple:
+            return state
+        if not isinstance(state, ItemState) or state.stored is None:
+            return None
+        item = state.stored
+        try:
+            values = self._values_of(item)
+        except Exception:
+            values = self._careful_values(item)
+        compact = self._snapshot(values, item, state.loaded)
+        private["_adyn_state"] = compact
+        return compact
+
+    def stored_values(self, obj: Any) -> dict[str, Any] | None:
+        """`{field: value}` of the stored item as the object last read or wrote it, as decoding
+        that item gives them (defaults for absent fields); None for a new object."""
+        state = self.state_of(obj)
+        if state is None:
+            return None
+        loaded = state[LOADED]
+        values: dict[str, Any] = {}
+        for spec in self.fields.values():
+            old = state[spec.slot]
+            if slot_absent(old) or (loaded is not None and spec.name not in loaded):
+                continue
+            values[spec.name] = slot_value(spec, old)
+        for name, make in self._defaults:
+            if name not in values and (loaded is None or name in loaded):
+                values[name] = make()
+        return values
 
     def item_key(self, item: Wire) -> dict[str, Any] | None:
         """`{key field: value}` of a stored item, or None when its key does not decode."""
@@ -912,6 +969,14 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
         for attr, template in schema.templates.items():
             info = cls.model_fields[attr]
             template.default = None if info.is_required() else info.default
+    for i, spec in enumerate(specs.values()):
+        spec.slot = FIRST + i
+        spec.tracker = compile_tracker(spec.codec)
+    tag = None
+    if schema.entity_wire is not None and schema.family is not None:
+        assert schema.family.attribute is not None
+        tag = (schema.family.attribute, schema.entity_wire)
+    schema._snapshot = compile_snapshot(list(specs.values()), tag)
     return schema
 
 
