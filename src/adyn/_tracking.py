@@ -296,6 +296,33 @@ def slot_of(spec: FieldSpec, value: Any, wire: Wire | None) -> Any:
     return tracker.freeze(value)
 
 
+def pack(slots: list[Any], frozen: Sequence[int]) -> State:
+    """A state to keep: each frozen tuple's members move to the end of the one tuple (its slot
+    holds their count), which saves a tuple per mutable field."""
+    tail: list[Any] = []
+    for i in frozen:
+        f = slots[i]
+        if type(f) is tuple:
+            slots[i] = len(f)
+            tail += f
+    return (*slots, *tail) if tail else tuple(slots)
+
+
+def expand(state: State, frozen: Sequence[int], count: int) -> State:
+    """A kept state with every frozen slot holding its tuple again (what the readers use)."""
+    end = FIRST + count
+    if not frozen:
+        return state
+    slots = list(state[:end])
+    at = end
+    for i in frozen:
+        n = slots[i]
+        if type(n) is int:
+            slots[i] = state[at : at + n]
+            at += n
+    return tuple(slots)
+
+
 def compile_snapshot(
     specs: Sequence[FieldSpec], discriminator: tuple[str, Wire] | None
 ) -> Callable[[dict[str, Any], Wire, frozenset[str] | None], State]:
@@ -311,15 +338,23 @@ def compile_snapshot(
         namespace["attr"], namespace["entity_wire"] = discriminator
         tagged = "item.get(attr) == entity_wire"
     parts = ["loaded", tagged]
+    tail = []
     for i, spec in enumerate(specs):
         tracker = spec.tracker
+        value = f"values[{spec.name!r}]"
         if tracker.kind == WIRE:
             parts.append(f"item[{spec.wire!r}]")
-        elif tracker.inline:
-            parts.append("(" + tracker.inline.replace("@", f"values[{spec.name!r}]") + ")")
-        else:
-            namespace[f"fz{i}"] = tracker.freeze
-            parts.append(f"fz{i}(values[{spec.name!r}])")
+        elif tracker.kind == ATOM:
+            parts.append(value)
+        else:  # packed: the count here, the frozen tuple's members at the end
+            if tracker.inline:
+                frozen = tracker.inline.replace("@", value)
+            else:
+                namespace[f"fz{i}"] = tracker.freeze
+                frozen = f"fz{i}({value})"
+            parts.append(f"len(f{i} := {frozen})")
+            tail.append(f"*f{i}")
+    parts += tail
     # repr() of a str is an inert literal: no field or attribute name becomes code
     lines = [
         "def snapshot(values, item, loaded):",
@@ -347,8 +382,9 @@ def compile_snapshot(
                 slots.append(value)
             else:
                 slots.append(tracker.freeze(value))
-        return tuple(slots)
+        return pack(slots, frozen_slots)
 
+    frozen_slots = [spec.slot for spec in specs if spec.tracker.kind == FROZEN]
     namespace["careful"] = careful
     exec("\n".join(lines), namespace)
     function: Callable[[dict[str, Any], Wire, frozenset[str] | None], State] = namespace["snapshot"]

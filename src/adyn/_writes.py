@@ -298,7 +298,7 @@ def plan_save(
             slots[spec.slot] = new_version
         if tag is not None:
             slots[TAGGED] = True
-        set_state(obj, tuple(slots))
+        schema.keep_state(obj, slots)
 
     nothing_to_send = not (sets or removes or bump or tag) and cond is None and state is not None
     if nothing_to_send:

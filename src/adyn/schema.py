@@ -27,6 +27,8 @@ from ._tracking import (
     Tracker,
     compile_snapshot,
     compile_tracker,
+    expand,
+    pack,
     slot_absent,
     slot_value,
 )
@@ -166,6 +168,7 @@ class ModelSchema:
     # key templates (Meta.keys) by the field name of the key attribute they compute
     templates: dict[str, KeyTemplate] = field(default_factory=dict)
     _untemplated: list[FieldSpec] = field(default_factory=list)  # every other field
+    frozen_slots: tuple[int, ...] = ()  # the state slots of "frozen" fields (_tracking.py)
 
     @property
     def key_fields(self) -> tuple[FieldSpec, ...]:
@@ -497,18 +500,27 @@ class ModelSchema:
         wire form (`ItemState`) is turned into a snapshot and kept as one."""
         private = obj.__pydantic_private__
         state = private.get("_adyn_state") if private else None
-        if state is None or type(state) is tuple:
-            return state
-        if not isinstance(state, ItemState) or state.stored is None:
+        if state is None:
             return None
-        item = state.stored
-        try:
-            values = self._values_of(item)
-        except Exception:
-            values = self._careful_values(item)
-        compact = self._snapshot(values, item, state.loaded)
-        private["_adyn_state"] = compact
-        return compact
+        if type(state) is not tuple:
+            if not isinstance(state, ItemState) or state.stored is None:
+                return None
+            item = state.stored
+            try:
+                values = self._values_of(item)
+            except Exception:
+                values = self._careful_values(item)
+            state = private["_adyn_state"] = self._snapshot(values, item, state.loaded)
+        return expand(state, self.frozen_slots, len(self.fields))
+
+    def keep_state(self, obj: Any, slots: list[Any]) -> None:
+        """Record a state (expanded, as `state_of` gives it) on an object, packed."""
+        state = pack(slots, self.frozen_slots)
+        private = obj.__pydantic_private__
+        if private is None:
+            object.__setattr__(obj, "__pydantic_private__", {"_adyn_state": state})
+        else:
+            private["_adyn_state"] = state
 
     def stored_values(self, obj: Any) -> dict[str, Any] | None:
         """`{field: value}` of the stored item as the object last read or wrote it, as decoding
@@ -977,6 +989,7 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
         assert schema.family.attribute is not None
         tag = (schema.family.attribute, schema.entity_wire)
     schema._snapshot = compile_snapshot(list(specs.values()), tag)
+    schema.frozen_slots = tuple(s.slot for s in specs.values() if s.tracker.kind == "frozen")
     return schema
 
 
