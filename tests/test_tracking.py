@@ -4,7 +4,9 @@ exactly what changed (in-place edits of sets, lists, dicts and nested models inc
 
 from __future__ import annotations
 
+import copy
 import gc
+import pickle
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -114,7 +116,7 @@ def test_the_state_of_a_loaded_object_is_not_tracked_by_the_collector() -> None:
     )
     obj = schema.decode_item(item)
     del item
-    state = obj.__pydantic_private__["_adyn_state"]
+    state = obj.__adyn_state__
     gc.collect()
     assert type(state) is tuple and not gc.is_tracked(state)
     obj.scores.append(3)
@@ -267,3 +269,16 @@ async def test_unique_guards_move_when_a_loaded_value_changes(engine: Engine) ->
     await engine.save(Member(team="t", id=3, email="b@x"))
     await engine.delete(loaded)
     await engine.save(Member(team="t", id=4, email="c@x"))
+
+
+@pytest.mark.parametrize(
+    "duplicate",
+    [copy.copy, copy.deepcopy, lambda p: pickle.loads(pickle.dumps(p)), lambda p: p.model_copy()],
+)
+def test_copies_of_a_loaded_object_remember_its_stored_item(duplicate: Any) -> None:
+    post = stored_post(tags={"a"}, views=3)
+    twin = duplicate(post)
+    assert sent(twin) == {}
+    twin.views = 4
+    assert set(updates(sent(twin))[0]) == {"views"}
+    assert twin == post.model_copy(update={"views": 4})

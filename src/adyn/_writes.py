@@ -61,16 +61,11 @@ def _nothing() -> None:
 def state_of(obj: Any) -> State | ItemState | None:
     """An object's state as it is held (compact or wire form; `ModelSchema.state_of` gives the
     compact form): to move it from one object to another."""
-    private = obj.__pydantic_private__
-    return private.get("_adyn_state") if private else None
+    return getattr(obj, "__adyn_state__", None)
 
 
 def set_state(obj: Any, state: State | ItemState | None) -> None:
-    private = obj.__pydantic_private__
-    if private is None:
-        object.__setattr__(obj, "__pydantic_private__", {"_adyn_state": state})
-    else:
-        private["_adyn_state"] = state
+    object.__setattr__(obj, "__adyn_state__", state)
 
 
 def _same(spec: FieldSpec, old: Any, value: Any, new: Wire | None) -> bool:

@@ -11,7 +11,7 @@ import inspect
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import BaseModel, ConfigDict
 from pydantic._internal._model_construction import ModelMetaclass
 from pydantic.fields import FieldInfo
 
@@ -215,7 +215,9 @@ class Model(BaseModel, metaclass=_ModelMeta):
         ignored_types=(GlobalIndex, LocalIndex),
     )
 
-    _adyn_state: Any = PrivateAttr(default=None)
+    # What adyn knows of the stored item (see _tracking.py): a slot, not a private attribute,
+    # so that a loaded object needs no `__pydantic_private__` dict (184 bytes each).
+    __slots__ = ("__adyn_state__",)
     __adyn_schema__: ClassVar[ModelSchema | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -236,6 +238,27 @@ class Model(BaseModel, metaclass=_ModelMeta):
         schema = type(self).__dict__.get("__adyn_schema__")
         if schema is not None and schema.templates:
             schema.fill_templates(self)
+
+    def __copy__(self) -> Any:
+        new = super().__copy__()
+        object.__setattr__(new, "__adyn_state__", getattr(self, "__adyn_state__", None))
+        return new
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Any:
+        new = super().__deepcopy__(memo)
+        object.__setattr__(new, "__adyn_state__", getattr(self, "__adyn_state__", None))
+        return new
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        state["__adyn_state__"] = getattr(self, "__adyn_state__", None)
+        return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        state = dict(state)
+        adyn = state.pop("__adyn_state__", None)
+        super().__setstate__(state)
+        object.__setattr__(self, "__adyn_state__", adyn)
 
     def __eq__(self, other: object) -> bool:
         # pydantic compares private attributes too; adyn's load state is not part of equality.

@@ -463,9 +463,10 @@ class ModelSchema:
         object.__setattr__(obj, "__dict__", values)
         object.__setattr__(obj, "__pydantic_fields_set__", fields_set)
         object.__setattr__(obj, "__pydantic_extra__", None)
-        private = dict(self._private) if self._private else {}
-        private["_adyn_state"] = state
-        object.__setattr__(obj, "__pydantic_private__", private)
+        object.__setattr__(
+            obj, "__pydantic_private__", dict(self._private) if self._private else None
+        )
+        object.__setattr__(obj, "__adyn_state__", state)
         return obj
 
     def _required_of(self, projected: frozenset[str]) -> frozenset[str]:
@@ -488,18 +489,13 @@ class ModelSchema:
                 f"the stored item {self.describe_key(item)} fails validation: {first['msg']}",
                 key=self.item_key(item),
             ) from None
-        private = obj.__pydantic_private__
-        if private is None:
-            object.__setattr__(obj, "__pydantic_private__", {"_adyn_state": state})
-        else:
-            private["_adyn_state"] = state
+        object.__setattr__(obj, "__adyn_state__", state)
         return obj
 
     def state_of(self, obj: Any) -> State | None:
         """What the object knows of its stored item (None: a new object), compact: a state in
         wire form (`ItemState`) is turned into a snapshot and kept as one."""
-        private = obj.__pydantic_private__
-        state = private.get("_adyn_state") if private else None
+        state = getattr(obj, "__adyn_state__", None)
         if state is None:
             return None
         if type(state) is not tuple:
@@ -510,17 +506,13 @@ class ModelSchema:
                 values = self._values_of(item)
             except Exception:
                 values = self._careful_values(item)
-            state = private["_adyn_state"] = self._snapshot(values, item, state.loaded)
+            state = self._snapshot(values, item, state.loaded)
+            object.__setattr__(obj, "__adyn_state__", state)
         return expand(state, self.frozen_slots, len(self.fields))
 
     def keep_state(self, obj: Any, slots: list[Any]) -> None:
         """Record a state (expanded, as `state_of` gives it) on an object, packed."""
-        state = pack(slots, self.frozen_slots)
-        private = obj.__pydantic_private__
-        if private is None:
-            object.__setattr__(obj, "__pydantic_private__", {"_adyn_state": state})
-        else:
-            private["_adyn_state"] = state
+        object.__setattr__(obj, "__adyn_state__", pack(slots, self.frozen_slots))
 
     def stored_values(self, obj: Any) -> dict[str, Any] | None:
         """`{field: value}` of the stored item as the object last read or wrote it, as decoding
