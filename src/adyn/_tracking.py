@@ -97,7 +97,7 @@ class Tracker:
         freeze: Callable[[Any], Any] = lambda v: v,
         thaw: Callable[[Any], Any] = lambda f: f,
         fits: Callable[[Any], bool] = is_atom,
-        inline: str = "@",
+        inline: str = "",
     ) -> None:
         self.kind = kind
         self.freeze = freeze
