@@ -753,6 +753,8 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
     range_key: FieldSpec | None = None
     version: FieldSpec | None = None
     ttl_name = options.get("ttl")
+    if ttl_name is not None and not isinstance(ttl_name, str):
+        raise InvalidModel(name, None, f"Meta.ttl is {ttl_name!r}; name a field (a str)")
     wires: dict[str, str] = {}
     for field_name, info in cls.model_fields.items():
         markers, nullable = _markers(info)
@@ -824,7 +826,7 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
             name, None, f"Meta.billing is {billing!r}; use 'on_demand' or 'provisioned'"
         )
     stream = options.get("stream")
-    if stream not in _STREAM_VIEWS:
+    if not isinstance(stream, str | None) or stream not in _STREAM_VIEWS:
         raise InvalidModel(
             name,
             None,
