@@ -235,19 +235,19 @@ bad_values = st.sampled_from(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(everything)
 def test_the_generated_encoder_gives_the_codecs_item_and_size(obj: Everything) -> None:
     assert_same_encoding(obj)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(wide)
 def test_every_inlined_type_gives_the_codecs_item_and_size(obj: Wide) -> None:
     assert_same_encoding(obj)
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(wide, st.sampled_from(sorted(Wide.model_fields)), bad_values, st.booleans())
 def test_bad_values_give_the_careful_paths_error(
     obj: Wide, field: str, value: Any, delete: bool
@@ -259,7 +259,7 @@ def test_bad_values_give_the_careful_paths_error(
     assert_same_encoding(obj)
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(everything, st.sampled_from(sorted(Everything.model_fields)), bad_values)
 def test_bad_values_of_every_type_give_the_careful_paths_error(
     obj: Everything, field: str, value: Any
@@ -284,7 +284,7 @@ def test_post_with_index_keys_and_nested_values() -> None:
 # ---------------------------------------------------------------- new-object saves
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(wide, st.sampled_from([None, *sorted(Wide.model_fields)]), bad_values, st.booleans())
 def test_a_new_objects_save_sends_what_the_diffing_save_sent(
     obj: Wide, field: str | None, value: Any, atomic: bool
@@ -299,7 +299,7 @@ def test_a_new_objects_save_sends_what_the_diffing_save_sent(
     assert_same_save(make, condition=Wide.count > 3)
 
 
-@settings(max_examples=100)
+@settings(max_examples=100, deadline=None)
 @given(everything, st.sampled_from(sorted(Everything.model_fields)), st.booleans())
 def test_a_new_objects_save_removes_fields_set_to_none_and_skips_deleted_ones(
     obj: Everything, field: str, delete: bool
