@@ -13,6 +13,9 @@ generated code may be stricter than the codecs, never more lenient. Names embedd
 `repr()` literals: no user text becomes code.
 """
 
+# pyright: reportPrivateUsage=false
+# (the companion of _writes, schema and codecs: it uses their private helpers by design)
+
 from __future__ import annotations
 
 import binascii

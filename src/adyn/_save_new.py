@@ -8,6 +8,9 @@ templated key, a field unset) `plan_new` answers None and `plan_save` takes its 
 which raises what it always raised.
 """
 
+# pyright: reportPrivateUsage=false
+# (the companion of _writes, schema and codecs: it uses their private helpers by design)
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
