@@ -146,6 +146,10 @@ class ModelSchema:
     # key templates (Meta.keys) by the field name of the key attribute they compute
     templates: dict[str, KeyTemplate] = field(default_factory=dict)
     _untemplated: list[FieldSpec] = field(default_factory=list)  # every other field
+    # generated encoders and a new object's save shapes, built on first use (see _encoder.py)
+    _encoders: Any = None
+    _encode: Any = None
+    _save_shapes: dict[tuple[int, int], Any] = field(default_factory=dict)
 
     @property
     def key_fields(self) -> tuple[FieldSpec, ...]:
