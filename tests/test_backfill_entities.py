@@ -202,3 +202,21 @@ async def test_an_interrupted_table_model_backfill_resumes_from_its_checkpoint(
     customers = await shop.scan(Customer, consistent=True).all()
     assert {c.version for c in customers} == {2}  # each written exactly once
     assert {o.status for o in await shop.scan(Order, consistent=True).all()} == {"paid"}
+
+
+async def test_items_no_entity_can_load_are_named_and_the_rest_done(shop: Engine) -> None:
+    table = shop.table_name(Shop)
+    for item in (
+        {"pk": {"S": "WHAT"}, "sk": {"S": "X"}, "type": {"S": "nobody"}},
+        {"pk": {"S": "CUSTOMER#bad"}, "sk": {"S": "PROFILE"}, "type": {"S": "customer"}},
+    ):
+        await raw_call(shop, "PutItem", {"TableName": table, "Item": item})
+    report = await shop.backfill(Shop, pay, segments=1)
+    assert sorted(f.key["pk"] for f in report.failed) == ["CUSTOMER#bad", "WHAT"]
+    assert all("InvalidItem" in f.error for f in report.failed)
+    assert report.scanned == CUSTOMERS + ORDERS + NOTES + 2
+    assert report.changed == CUSTOMERS + ORDERS
+
+    only = await shop.backfill(Customer, shout, segments=1)
+    assert [f.key["pk"] for f in only.failed] == ["CUSTOMER#bad"]  # the other is no customer
+    assert only.scanned == CUSTOMERS + 1 and only.changed == 0  # shouted already

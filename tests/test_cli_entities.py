@@ -20,6 +20,7 @@ from uuid import UUID
 import pytest
 
 from _cli_entities import Customer, Note, Order, Shop
+from _shop import Legacy, Team, User
 from _wire import raw_call
 from adyn import Engine
 from harness.cli import Lines, Project, stop
@@ -63,6 +64,7 @@ def project(
 ) -> Project:
     made = Project.create(tmp_path / "project", moto_endpoint, child_env, request.node.name)
     shutil.copy(HERE / "_cli_entities.py", made.root / "entities.py")
+    shutil.copy(HERE / "_shop.py", made.root / "single.py")  # Legacy: a callable discriminator
     (made.root / "old_shop.py").write_text(OLD_SHOP)
     return made
 
@@ -277,6 +279,60 @@ async def test_import_enforces_unique_values_line_by_line(project: Project) -> N
             i["pk"]["S"].rsplit("#", 1)[1] for i in await raw_items(engine) if "adyn:unique" in i
         )
         assert held == sorted(stored.values())  # one guard per stored value, none stray
+
+
+async def test_export_names_the_items_no_entity_can_load_and_exports_the_rest(
+    project: Project,
+) -> None:
+    async with project.engine() as engine:
+        await fill(engine, customers=2, orders=2, notes=0)
+        table = engine.table_name(Shop)
+        for item in (
+            {"pk": {"S": "WHAT"}, "sk": {"S": "X"}, "type": {"S": "nobody"}},
+            {"pk": {"S": "CUSTOMER#bad"}, "sk": {"S": "PROFILE"}, "type": {"S": "customer"}},
+        ):
+            await raw_call(engine, "PutItem", {"TableName": table, "Item": item})
+    out = project.root / "shop.jsonl"
+    result = await project.run_async("export", "entities:Shop", "-o", str(out))
+    assert result.code == 1, result
+    assert "exported 4 Shop item(s)" in result.err and "2 could not be exported" in result.err
+    failures = [json.loads(x) for x in (project.root / "shop.jsonl.failures.jsonl").open()]
+    by_key = {f["key"]["pk"]: f["error"] for f in failures}
+    assert sorted(by_key) == ["CUSTOMER#bad", "WHAT"]
+    assert "names entity 'nobody'" in by_key["WHAT"]
+    assert "Customer" in by_key["CUSTOMER#bad"] and "required" in by_key["CUSTOMER#bad"]
+    only = await project.run_async("export", "entities:Customer")
+    assert only.code == 1 and len(only.out.splitlines()) == 2
+    assert "not exported: {'pk': 'CUSTOMER#bad', 'sk': 'PROFILE'}" in only.err
+    assert "WHAT" not in only.err  # not a customer: not this export's business
+
+
+async def test_a_callable_discriminator_round_trips_by_its_keys(project: Project) -> None:
+    async with project.engine() as engine:
+        await engine.bind(Legacy)
+        async with engine.batch() as batch:
+            batch.save(*(User(org="acme", name=f"u{i}") for i in range(3)))
+            batch.save(Team(org="acme", name="ops", size=4))
+        out = project.root / "legacy.jsonl"
+        exported = await project.run_async("export", "single:Legacy", "-o", str(out))
+        assert exported.code == 0, exported
+        assert "(1 Team, 3 User)" in exported.err
+        lines = [json.loads(x) for x in out.read_text().splitlines()]
+        assert {line["sk"].split("#")[0] for line in lines} == {"USER", "TEAM"}
+        table = engine.table_name(Legacy)
+        scan = {"TableName": table, "ConsistentRead": True}
+        before = sorted((await raw_call(engine, "Scan", scan))["Items"], key=repr)
+
+    copy = other(project, "-copy")
+    async with copy.engine() as engine:
+        await engine.bind(Legacy)
+        imported = await copy.run_async("import", "single:Legacy", str(out))
+        assert imported.code == 0, imported
+        scan["TableName"] = engine.table_name(Legacy)
+        assert sorted((await raw_call(engine, "Scan", scan))["Items"], key=repr) == before
+        teams = await copy.run_async("import", "single:Team", str(out))
+        assert teams.code == 1, teams
+        assert "is an item of User (entity 'USER'), not of Team" in teams.err
 
 
 # ---------------------------------------------------------------------- tail and backfill
