@@ -1,5 +1,8 @@
 """`adyn import MODEL FILE`: JSON lines validated through the model and written in batches.
 
+On a shared table each line is validated as the entity it names (see _lines.py); objects with
+`Unique()` fields are not batched but put with their guards, a transaction each (_guarded.py).
+
 The file is read a chunk of lines at a time; each line is validated (`model_validate_json`),
 the valid objects of a chunk are written with one `engine.batch(progress=...)` and the lines
 that failed are appended to the failures file (line number, reason, pydantic's details). Only
@@ -53,6 +56,10 @@ def import_(model: str, file: Path, resume: bool, failures: Path | None) -> int:
 
     Writes are full-item puts (BatchWriteItem, 25 a request). Exit 1 when some lines could not
     be imported; each is named, with its line number and reason, in the failures file.
+
+    On a shared table, a table model rebuilds each line as the entity it names, and an entity
+    refuses lines of another. Objects with Unique() fields are put together with their guards,
+    one transaction each, so DynamoDB refuses a value another item holds (reported per line).
     """
     target = load_model(model)
     if resume:

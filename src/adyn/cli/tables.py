@@ -25,7 +25,9 @@ def tables() -> None:
 def check(models: tuple[str, ...]) -> int:
     """Verify each model's live table (keys, indexes, stream, TTL); exit 1 on any difference.
 
-    Nothing is created or changed. Every difference of every table is printed.
+    Nothing is created or changed. Every difference of every table is printed. A shared
+    table's table model and entities (any one of them names them all) are one table, checked
+    against the union of their indexes.
     """
     return _tables(models, create=False)
 
