@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import datetime
-import importlib
 import ipaddress
 import logging
 import math
@@ -188,8 +187,10 @@ def regional_endpoint(service: str, region: str, suffix: str) -> str:
 # ------------------------------------------------------------------ quiet botocore logs
 
 _QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar("adyn_aws_quiet", default=False)
-# Modules whose loggers speak during credential work (assumed roles, SSO, IMDS, containers):
-# imported up front so that their loggers exist when the filter is installed.
+# Modules whose loggers speak during credential work (assumed roles, SSO, IMDS, containers).
+# Their loggers are created here by name (a module's `getLogger(__name__)` later returns the
+# same object, filter included): importing the modules instead would pull in botocore's and
+# aiobotocore's HTTP stacks (urllib3, httpx) that adyn never uses, a quarter of its cold start.
 _LOGGING_MODULES = (
     "botocore.auth",
     "botocore.client",
@@ -228,10 +229,7 @@ _FILTER = _QuietCredentialWork()
 def _quiet_botocore() -> None:
     """Put the filter on every botocore and aiobotocore logger (idempotent, cheap)."""
     for module in _LOGGING_MODULES:
-        try:
-            importlib.import_module(module)
-        except ImportError:  # pragma: no cover - a module of another botocore version
-            continue
+        logging.getLogger(module)
     manager = logging.root.manager
     for name in list(manager.loggerDict):
         if name.partition(".")[0] not in ("botocore", "aiobotocore"):
