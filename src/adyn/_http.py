@@ -197,7 +197,10 @@ class HTTPTransport:
     async def _open(self) -> None:
         session = self._session
         if session is None:
-            from aiobotocore.session import get_session
+            # botocore's own session resolves credentials, region and endpoints as aiobotocore's
+            # does, without importing aiobotocore's clients and HTTP stacks (half a second of a
+            # cold start); its blocking work runs in a worker thread (see `_aws`).
+            from botocore.session import get_session
 
             session = self._session = get_session()
         access_key, secret_key, token = self._keys
