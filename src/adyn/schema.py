@@ -8,7 +8,6 @@ item, build a key, create the table, and check that a live table fits.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from pydantic.fields import FieldInfo
 
 from ._decoder import compile_values_decoder
 from ._entities import Family, family_for
+from ._gc import build_paused
 from ._templates import SLOW, KeyTemplate, compile_templates
 from .codecs import (
     TIMESTAMP,
@@ -528,19 +528,15 @@ class ModelSchema:
         return self.family.read(self, item, table)
 
     def decode_page(self, items: list[Wire], projected: frozenset[str] | None = None) -> list[Any]:
-        """Decode a page of items, with the garbage collector paused for large pages.
+        """Decode a page of items; a large page without the garbage collector walking it.
 
         Decoding allocates many objects that all survive; the collector would scan them again
-        and again for nothing (measured: about a quarter of the decode time of a 1,000-item page).
+        and again for nothing, and once more right after a plain pause (see `_gc`).
         """
         decode = self.decode_item
-        if len(items) < 64 or not gc.isenabled():
+        if len(items) < 64:
             return [decode(item, projected) for item in items]
-        gc.disable()
-        try:
-            return [decode(item, projected) for item in items]
-        finally:
-            gc.enable()
+        return build_paused(lambda: [decode(item, projected) for item in items])
 
     def decode_returned(self, item: Wire | None) -> Any:
         """The object of an item DynamoDB sent back with an error; None if none came back.
