@@ -17,7 +17,9 @@ scan: a 2 ms server). Operations:
   DynamoDB's limit, `benchmarks.data.items_per_mb_page`) when the request has no `Limit`, and of
   `PAGED_TOTAL` items (20,000; 500 with `--quick`) in pages of `Limit` items when it has one.
   Every page but the last carries a `LastEvaluatedKey` whose `sk` is `scan-<offset of the next
-  item>`, and a request's `ExclusiveStartKey` picks the page. The items of a page are the first
+  item>`, and a request's `ExclusiveStartKey` picks the page. A segment of a parallel scan
+  (`TotalSegments`: the backfill benchmark) is one page of at most 100 items, with no
+  `LastEvaluatedKey`. The items of a page are the first
   ones of one prebuilt set, so each page's answer is the same prebuilt bytes plus its own short
   tail (and its own `x-amz-crc32`), built on its first request;
 - DescribeTable: the benchmark table (see `benchmarks.data.table_description`);
@@ -56,6 +58,7 @@ _ITEM_ATTRIBUTES = wire_item("bench", 0)
 _TABLE_NAME = re.compile(rb'"TableName"\s*:\s*"([^"]*)"')
 _LIMIT = re.compile(rb'"Limit"\s*:\s*(\d+)')
 _START = re.compile(rb'"scan-(\d+)"')  # only an ExclusiveStartKey holds such a value
+_SEGMENTED = re.compile(rb'"TotalSegments"')
 
 Answer = bytes | tuple[bytes, ...]  # one buffer, or buffers written in order
 
@@ -116,6 +119,7 @@ class Canned:
         items = [orjson.dumps(wire_item(SCAN_PK, i)) for i in range(self.mb_page)]
         self.scan = ScanTable(SCAN_TOTAL[quick], items)
         self.paged_scan = ScanTable(PAGED_TOTAL[quick], items)
+        self.segment = ScanTable(100, items)
         self.batch_written = _json({"UnprocessedItems": {}})
         self.get = _json({"Item": _ITEM_ATTRIBUTES})
         self.empty = _json({})
@@ -152,6 +156,8 @@ class Canned:
             start = _START.search(body)
             offset = int(start.group(1)) if start else 0
             limit = _LIMIT.search(body)
+            if _SEGMENTED.search(body):  # a segment of a backfill: one page, then the end
+                return self.segment.answer(0, min(int(limit.group(1)) if limit else 100, 100))
             if limit is None:
                 return self.scan.answer(offset, self.mb_page)
             return self.paged_scan.answer(offset, min(int(limit.group(1)), self.mb_page))

@@ -399,6 +399,7 @@ async def test_every_bad_argument_is_an_adyn_error_before_anything_is_sent(engin
         {"table_name_template": 42},
         {"table_name_template": "{nope}-x"},
         {"listeners": ["not callable"]},
+        {"listeners": None},
         {"transport": object()},
         {"read_timeout": 0},
         {"connect_timeout": "soon"},
@@ -431,6 +432,17 @@ async def test_every_bad_argument_is_an_adyn_error_before_anything_is_sent(engin
         engine.transaction(token="x" * 37)
     with pytest.raises(InvalidArgument):
         engine.stream()
+    for wrong in ({"actions": Counter.id.set("x")}, {"actions": None}):
+        with pytest.raises(InvalidArgument):
+            await engine.update(Counter, {"id": "x"}, **wrong)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument):
+        await engine.update(Counter, "x", [Counter.id.set("x")])  # type: ignore[call-overload]
+    with pytest.raises(InvalidArgument):
+        await engine.backfill(Counter, lambda c: c, checkpoint=3)  # type: ignore[arg-type]
+    for interval in ({"failover": "soon"}, {"commit_interval": None}, {"failover": True}):
+        with pytest.raises(InvalidArgument):
+            async with engine.stream(Counter, group="g", **interval):  # type: ignore[arg-type]
+                pass
     with pytest.raises(InvalidArgument):
         engine.query(str, key=Counter.id == "x")  # type: ignore[arg-type]
     for bad in ({"limit": 0}, {"page_size": -1}, {"start": "{}"}, {"start": "not json"}):

@@ -666,6 +666,40 @@ async def test_credentials_expiring_mid_run_are_refreshed_before_they_expire(
         assert signed < provider.issued[key], f"{key} was used after it expired"
 
 
+class SyncShortLivedProvider(ShortLivedProvider):
+    """The same credentials from botocore's own (synchronous) chain: the default session's."""
+
+    METHOD = "adyn-test-short-lived-sync"
+
+    def load(self) -> Any:  # type: ignore[override]
+        from botocore.credentials import RefreshableCredentials
+
+        return RefreshableCredentials.create_from_metadata(
+            self._metadata(), refresh_using=self._metadata, method=self.METHOD
+        )
+
+
+async def test_botocore_session_credentials_are_refreshed_in_a_worker_thread(
+    aws_env: Path,
+) -> None:
+    import botocore.session
+
+    provider = SyncShortLivedProvider(lifetime=2.0)
+    session = botocore.session.get_session()
+    session.get_component("credential_provider").insert_before("env", provider)
+    recorder = KeyRecorder()
+    async with (
+        stub_server(recorder.handler) as url,
+        HTTPTransport(endpoint_url=url, session=session) as transport,  # type: ignore[arg-type]
+    ):
+        with anyio.fail_after(60, shield=False):
+            while len({key for key, _, _ in recorder.calls}) < 2:
+                await transport.call("dynamodb", "GetItem", GET, idempotent=True)
+                await anyio.sleep(0.05)
+    for key, _, token in recorder.calls:
+        assert token == f"token-{key}"
+
+
 def test_partial_static_keys_are_refused() -> None:
     with pytest.raises(InvalidArgument, match="both"):
         HTTPTransport(endpoint_url="http://localhost:8000", aws_access_key_id="AKID")

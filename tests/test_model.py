@@ -244,6 +244,18 @@ def _define(body: dict[str, Any], annotations: dict[str, Any], name: str = "Bad"
             None,
             "stream",
         ),
+        (
+            {"a": Annotated[str, HashKey()]},
+            {"Meta": type("Meta", (), {"stream": {"view": "new"}})},
+            None,
+            "stream",
+        ),
+        (
+            {"a": Annotated[str, HashKey()]},
+            {"Meta": type("Meta", (), {"ttl": ["expires"]})},
+            None,
+            "Meta.ttl",
+        ),
         ({"a": Annotated[str, HashKey()], "c": complex}, {}, "c", "cannot be stored"),
         ({"a": Annotated[str, HashKey()], "s": set[bool]}, {}, "s", "sets hold only"),
     ],

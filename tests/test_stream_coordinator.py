@@ -22,7 +22,7 @@ from _streams import (
     open_stream,
     seqs,
 )
-from adyn.errors import DynamoError, InvalidItem, InvalidState, RecordsExpired
+from adyn.errors import DynamoError, InvalidArgument, InvalidItem, InvalidState, RecordsExpired
 from adyn.stream import Pacing, Record, StreamSource
 from adyn.stream._partitions import partition_of
 from adyn.stream._position import decode_token
@@ -620,3 +620,13 @@ def test_tokens_reject_what_they_did_not_make() -> None:
     for bad in ("bm90IGpzb24", "eyJ2IjoyfQ", "eyJ2IjoxLCJzdHJlYW1zIjp7ImEiOnsicyI6MX19fQ"):
         with pytest.raises(ValueError):
             decode_token(bad)
+
+
+async def test_a_timeout_that_is_no_number_is_refused(
+    fake: FakeStreams, clock: VirtualClock
+) -> None:
+    arn = fake.create_stream(shards=1)
+    async with open_stream(fake, arn) as stream:
+        for timeout in ("1", [], True, -1):
+            with pytest.raises(InvalidArgument, match="timeout"):
+                await stream.next(timeout=timeout)  # type: ignore[arg-type]

@@ -201,6 +201,11 @@ def test_bad_events_are_refused_clearly() -> None:
         lambda_records(event(broken), TestItem)
     with pytest.raises(InvalidArgument):
         batch_failures([object()])  # type: ignore[list-item]
+    with pytest.raises(InvalidArgument):
+        batch_failures(None)  # type: ignore[arg-type]
+    no_body = {k: v for k, v in DOCUMENTED_EVENT["Records"][0].items() if k != "dynamodb"}
+    with pytest.raises(InvalidArgument, match="not a DynamoDB-stream record"):
+        lambda_records(event(no_body), TestItem)
     assert adyn.lambda_records is lambda_records
 
 

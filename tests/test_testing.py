@@ -17,6 +17,7 @@ import pytest
 from aiobotocore.session import get_session
 from blockbuster import blockbuster_ctx
 
+from adyn import InvalidArgument
 from adyn.testing import LocalServerError, local_dynalite, local_dynamodb
 from adyn.testing.plugin import unique_table_template
 from adyn.testing.server import DYNALITE_INSTALL, _serve
@@ -108,6 +109,13 @@ async def test_missing_dynalite_names_the_install_command(tmp_path: Path) -> Non
     with pytest.raises(LocalServerError, match=re.escape(DYNALITE_INSTALL)):
         async with local_dynalite(tmp_path):
             pass
+
+
+async def test_a_port_that_is_no_port_is_refused_before_starting() -> None:
+    for port in ("8000", -1, 70000, True):
+        with pytest.raises(InvalidArgument, match="port"):
+            async with local_dynamodb(port=port):  # type: ignore[arg-type]
+                pass
 
 
 async def test_a_server_that_dies_at_startup_reports_its_output() -> None:

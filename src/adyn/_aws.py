@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import datetime
-import importlib
+import inspect
 import ipaddress
 import logging
 import math
@@ -188,8 +188,10 @@ def regional_endpoint(service: str, region: str, suffix: str) -> str:
 # ------------------------------------------------------------------ quiet botocore logs
 
 _QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar("adyn_aws_quiet", default=False)
-# Modules whose loggers speak during credential work (assumed roles, SSO, IMDS, containers):
-# imported up front so that their loggers exist when the filter is installed.
+# Modules whose loggers speak during credential work (assumed roles, SSO, IMDS, containers).
+# Their loggers are created here by name (a module's `getLogger(__name__)` later returns the
+# same object, filter included): importing the modules instead would pull in botocore's and
+# aiobotocore's HTTP stacks (urllib3, httpx) that adyn never uses, a quarter of its cold start.
 _LOGGING_MODULES = (
     "botocore.auth",
     "botocore.client",
@@ -228,10 +230,7 @@ _FILTER = _QuietCredentialWork()
 def _quiet_botocore() -> None:
     """Put the filter on every botocore and aiobotocore logger (idempotent, cheap)."""
     for module in _LOGGING_MODULES:
-        try:
-            importlib.import_module(module)
-        except ImportError:  # pragma: no cover - a module of another botocore version
-            continue
+        logging.getLogger(module)
     manager = logging.root.manager
     for name in list(manager.loggerDict):
         if name.partition(".")[0] not in ("botocore", "aiobotocore"):
@@ -284,27 +283,36 @@ def _credentials_error(exc: Exception, when: str) -> Exception:
 _METADATA_PROVIDERS = frozenset({"iam-role", "container-role"})
 
 
+async def _maybe(value: Any) -> Any:
+    """An aiobotocore session answers with awaitables, botocore's own with values."""
+    return await value if inspect.isawaitable(value) else value
+
+
 async def _load_chain(session: Any, *, reload: bool, local: bool) -> tuple[Any, Credentials | None]:
     """botocore's credentials object and its current values (None, None when there are none).
 
-    `reload`: run the session's chain again (the service said the token expired). `local`: the
-    endpoint is on this machine and accepts any signature, so the metadata services are not
-    asked (on a laptop or CI runner, that wait is the slowest part of opening).
+    `session` is botocore's `Session` (the default: the lighter import) or an aiobotocore
+    `AioSession` the caller passed. `reload`: run the session's chain again (the service said
+    the token expired). `local`: the endpoint is on this machine and accepts any signature, so
+    the metadata services are not asked (on a laptop or CI runner, that wait is the slowest part
+    of opening).
     """
     preset = getattr(session, "_credentials", None)  # set by `session.set_credentials(...)`
     if reload or local:
         resolver = session.get_component("credential_provider")
         if local:
-            from aiobotocore.credentials import AioCredentialResolver
-
             providers = [p for p in resolver.providers if p.METHOD not in _METADATA_PROVIDERS]
-            resolver = AioCredentialResolver(providers=providers)
-        found = preset if preset is not None and not reload else await resolver.load_credentials()
+            resolver = type(resolver)(providers=providers)
+        found = (
+            preset
+            if preset is not None and not reload
+            else await _maybe(resolver.load_credentials())
+        )
     else:
-        found = await session.get_credentials()
+        found = await _maybe(session.get_credentials())
     if found is None:
         return None, None
-    values = await found.get_frozen_credentials()
+    values = await _maybe(found.get_frozen_credentials())
     if not values.access_key or not values.secret_key:
         return None, None
     return found, _frozen(values)
@@ -317,6 +325,15 @@ def _load_chain_in_thread(
     token = _QUIET.set(True)
     try:
         return asyncio.run(_load_chain(session, reload=reload, local=local))
+    finally:
+        _QUIET.reset(token)
+
+
+def _frozen_in_thread(found: Any) -> Any:
+    """botocore's (blocking) refresh of credentials, in a worker thread."""
+    token = _QUIET.set(True)
+    try:
+        return found.get_frozen_credentials()
     finally:
         _QUIET.reset(token)
 
@@ -403,7 +420,10 @@ class CredentialSource:
             _quiet_botocore()  # loggers created since the last credential work get it too
             token = _QUIET.set(True)
             try:
-                values = await self._found.get_frozen_credentials()
+                if inspect.iscoroutinefunction(self._found.get_frozen_credentials):
+                    values = await self._found.get_frozen_credentials()
+                else:  # botocore's credentials refresh synchronously (files, STS, IMDS)
+                    values = await anyio.to_thread.run_sync(_frozen_in_thread, self._found)
             except Exception as exc:
                 return self._refresh_failed(exc, now)
             finally:

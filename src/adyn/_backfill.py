@@ -45,7 +45,14 @@ from ._files import write_atomically
 from ._segment_pages import segment_pages
 from ._writes import set_state, state_of
 from .backfill import BackfillProgress, BackfillReport, FailedItem
-from .errors import AdynError, ConstraintViolation, InvalidArgument, OutcomeUnknown, Throttled
+from .errors import (
+    AdynError,
+    ConstraintViolation,
+    InvalidArgument,
+    OutcomeUnknown,
+    Throttled,
+    UniqueViolation,
+)
 from .retry import RetryPolicy
 from .schema import ModelSchema, schema_of
 
@@ -459,7 +466,9 @@ class _Run:
 
     async def _transform(self, obj: Any, counts: _Counts) -> None:
         key = {name: obj.__dict__.get(name) for name in self.key_names}
-        wire_key = self.schema.key_of(obj)
+        # through a table model each object is the entity its item names: its own schema
+        # (templates, version, fields) decides its key and what a save changes
+        wire_key = schema_of(type(obj)).key_of(obj)
         current = obj
         for _ in range(MAX_CONFLICTS + 1):
             try:
@@ -489,7 +498,7 @@ class _Run:
             counts,
             key,
             ConstraintViolation(
-                f"{self.schema.name}: the item changed {MAX_CONFLICTS + 1} times while it was "
+                f"{type(obj).__name__}: the item changed {MAX_CONFLICTS + 1} times while it was "
                 "being transformed; it was left as the other writers made it",
                 obj,
             ),
@@ -502,6 +511,8 @@ class _Run:
             await self.limiter.acquire()
             try:
                 await self.engine.save(result, atomic=True)
+            except UniqueViolation:
+                raise  # another item holds the value: no re-read changes that (a failure)
             except ConstraintViolation as exc:
                 counts.conflicts += 1
                 self.live.conflicts += 1
@@ -531,10 +542,10 @@ class _Run:
         if type(result) is not type(current):
             return (
                 f"the backfill function returned {type(result).__name__}; it must return the "
-                f"{self.schema.name} it was given (changed), or None to leave it"
+                f"{type(current).__name__} it was given (changed), or None to leave it"
             )
         try:
-            same_key = self.schema.key_of(result) == wire_key
+            same_key = schema_of(type(result)).key_of(result) == wire_key
         except AdynError:
             same_key = False
         if not same_key:
@@ -545,16 +556,19 @@ class _Run:
 
     def _differs(self, obj: Any) -> bool:
         """Whether saving `obj` would change its stored item (its version aside)."""
-        before = self.schema.stored_values(obj)
+        before = schema_of(type(obj)).stored_values(obj)
         if before is None:
             return True
-        return not self._same_values(before, obj.__dict__)
+        return not self._same_values(type(obj), before, obj.__dict__)
 
     def _same_fields(self, a: Any, b: Any) -> bool:
-        return self._same_values(a.__dict__, b.__dict__)
+        if type(a) is not type(b):
+            return False
+        return self._same_values(type(a), a.__dict__, b.__dict__)
 
-    def _same_values(self, left: dict[str, Any], right: dict[str, Any]) -> bool:
-        skip = self.schema.version.name if self.schema.version is not None else None
+    def _same_values(self, model: Any, left: dict[str, Any], right: dict[str, Any]) -> bool:
+        version = schema_of(model).version
+        skip = version.name if version is not None else None
         names = (set(left) | set(right)) - {skip}
         return all(left.get(n, _MISSING) == right.get(n, _MISSING) for n in names)
 

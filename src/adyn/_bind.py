@@ -123,12 +123,18 @@ async def bind_table(
         description = await wait_until_active(ctx, table)
     elif not _ready(description):
         description = await wait_until_active(ctx, table)
-    differences: list[str] = []
+    # A shared table's models inherit most of their indexes: a difference every model has is
+    # said once; one only some models (entities with indexes of their own) have names them.
+    needed_by: dict[str, list[str]] = {}
     for schema in schemas:
         for diff in schema.differences(description):
-            text = diff if len(schemas) == 1 else f"{schema.name}: {diff}"
-            if text not in differences:
-                differences.append(text)
+            names = needed_by.setdefault(diff, [])
+            if schema.name not in names:
+                names.append(schema.name)
+    differences = [
+        diff if len(names) == len(schemas) else f"{', '.join(names)}: {diff}"
+        for diff, names in needed_by.items()
+    ]
     ttl_fields = {s.ttl.wire for s in schemas if s.ttl is not None}
     for attribute in sorted(ttl_fields):
         differences.extend(await ensure_ttl(ctx, table, attribute, create))

@@ -14,11 +14,11 @@ This is a thin layer above each model's own decoder (`ModelSchema.decode_item`).
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ._gc import build_paused
 from .errors import InvalidItem, InvalidModel
 
 if TYPE_CHECKING:
@@ -231,14 +231,10 @@ def stream_router(
 
 
 def decode_pairs(pairs: Pairs, projected: frozenset[str] | None) -> list[Any]:
-    """Decode classified items, with the collector paused for large pages (as decode_page)."""
-    if len(pairs) < 64 or not gc.isenabled():
+    """Decode classified items; a large page without the collector walking it (as decode_page)."""
+    if len(pairs) < 64:
         return [schema.decode_item(item, projected) for item, schema in pairs]
-    gc.disable()
-    try:
-        return [schema.decode_item(item, projected) for item, schema in pairs]
-    finally:
-        gc.enable()
+    return build_paused(lambda: [schema.decode_item(item, projected) for item, schema in pairs])
 
 
 def _same_class(a: type, b: type) -> bool:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from ._save_new import plan_new
 from ._tracking import LOADED, TAGGED, State, slot_absent, slot_of, slot_same, slot_wire
 from ._unique import Guard, guard_writes, known_condition
 from .errors import InvalidCondition, InvalidItem
@@ -190,6 +191,8 @@ def plan_save(
     schema: ModelSchema, table: str, obj: Any, condition: Any = None, atomic: bool = False
 ) -> WritePlan:
     """UpdateItem that sets what changed since the object was loaded (new: every field)."""
+    if state_of(obj) is None and (new := plan_new(schema, table, obj, condition, atomic)):
+        return new  # never loaded nor saved: no diff (see _save_new.py)
     schema.check_writable(obj)
     encoded: dict[str, Wire | None] | None = None
     if schema.templates:  # each field encoded once: the key templates reuse the text

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from ._calls import CallInfo
 from ._concurrency import run_bounded
 from ._context import Context
-from ._writes import check_size, set_state, state_of
+from ._encoder import encode_checked
+from ._writes import set_state, state_of
 from .errors import BatchIncomplete, DynamoError, InvalidItem, MissingObjects, OutcomeUnknown
 from .schema import ItemState, ModelSchema
 
@@ -221,8 +222,7 @@ class Batch:
         for obj in objs:
             schema, table = self._ctx.bound(type(obj))
             _refuse_unique(schema, obj, "save")
-            item = schema.encode_item(obj)
-            check_size(schema, item, obj)
+            item, _ = encode_checked(schema, obj)  # one pass: the item and its size
             ident = identity(table, {n: item[n] for n in _key_names(schema)})
             self._ops.append(_Op(table, ident, {"PutRequest": {"Item": item}}, obj, schema, 0))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
@@ -115,6 +116,8 @@ class Engine:
         for name, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise InvalidArgument(f"{name} must be a number of seconds > 0, not {value!r}")
+        if not isinstance(listeners, list | tuple):
+            raise InvalidArgument(f"listeners must be a list of callables, not {listeners!r}")
         for listener in listeners:
             if not callable(listener):
                 raise InvalidArgument(f"listeners must be callables, not {listener!r}")
@@ -416,6 +419,11 @@ class Engine:
           item must exist, a `Version` field is checked and incremented, and `post` is refreshed
           in place from the stored result and returned.
         """
+        if not isinstance(actions, list | tuple):
+            raise InvalidArgument(
+                f"update() takes its actions as a list, such as [Post.views.add(1)], not "
+                f"{actions!r}"
+            )
         if isinstance(target, Model):
             if key is not None:
                 raise InvalidArgument(
@@ -425,13 +433,13 @@ class Engine:
             schema, table = self._bound(type(target))
             plan = plan_update(schema, table, None, actions, condition, obj=target)
         else:
-            if key is None:
+            if not isinstance(key, Mapping):
                 raise InvalidArgument(
                     "update(Model, key, actions) needs the key as a dict of key fields, or pass "
-                    "a loaded object: update(obj, actions=[...])"
+                    f"a loaded object: update(obj, actions=[...]); got key={key!r}"
                 )
             schema, table = self._bound(target)
-            plan = plan_update(schema, table, key, actions, condition)
+            plan = plan_update(schema, table, dict(key), actions, condition)
         plan.request["ReturnValues"] = "ALL_NEW"
         response = await self._send_write("UpdateItem", plan, schema)
         stored = response.get("Attributes") or {}
@@ -530,6 +538,11 @@ class Engine:
         `progress` receives a `BackfillProgress` as the run goes. Returns a `BackfillReport`.
         """
         from ._backfill import run_backfill
+
+        if checkpoint is not None and not isinstance(checkpoint, str | os.PathLike):
+            raise InvalidArgument(
+                f"checkpoint must be a file path (a str or Path), not {checkpoint!r}"
+            )
 
         return await run_backfill(
             self,

@@ -75,13 +75,18 @@ def settings() -> Settings:
 
 
 async def bind_existing(engine: Engine, models: Sequence[type[Model]]) -> None:
-    """Bind models to tables that must exist and match (commands that read or write items)."""
+    """Bind models to tables that must exist and match (commands that read or write items).
+
+    A shared table's model is bound with its whole family (bind does that): the table must fit
+    the table model and every entity."""
     from adyn import TableMismatch
+
+    from ._targets import describe
 
     try:
         await engine.bind(*models, create=False)
     except TableMismatch as exc:
-        names = ", ".join(m.__name__ for m in models)
+        names = describe(models)
         if any("does not exist" in d for d in exc.differences):
             raise CommandError(
                 f"table {exc.table!r} ({names}) does not exist; `adyn tables create` makes it"

@@ -88,8 +88,19 @@ def load_models(specs: Sequence[str]) -> list[type[Model]]:
 
 
 def load_model(spec: str) -> type[Model]:
-    """The one model a spec names (a module must hold exactly one)."""
+    """The one model a spec names: a module must hold exactly one, or one shared table's
+    table model and its entities (which names the table model: every entity of the table)."""
     models = load_models([spec])
+    owners = {table_model(m) for m in models}
+    if len(models) > 1 and len(owners) == 1:
+        (owner,) = owners
+        if owner in models:
+            return owner
+        names = ", ".join(m.__name__ for m in models)
+        raise CommandError(
+            f"{spec!r} holds the entities {names} of the abstract table model "
+            f"{owner.__name__}; name one, as {spec}:{models[0].__name__}"
+        )
     if len(models) > 1:
         names = ", ".join(m.__name__ for m in models)
         raise CommandError(
@@ -114,3 +125,52 @@ def _describe(value: Any) -> str:
     if isinstance(value, type):
         return f"the class {value.__name__}"
     return f"a {type(value).__name__}"
+
+
+def collapse_family(models: list[type[Model]]) -> list[type[Model]]:
+    """A shared table's table model in place of itself and its entities (a module holding
+    them all names the table model); any other list as it is."""
+    owners = {table_model(m) for m in models}
+    if len(models) > 1 and len(owners) == 1:
+        (owner,) = owners
+        if owner in models:
+            return [owner]
+    return models
+
+
+def table_model(model: type[Model]) -> type[Model]:
+    """The table model of a shared table's entity (the model itself otherwise)."""
+    from adyn.schema import schema_of
+
+    family = schema_of(model).family
+    return model if family is None else family.owner
+
+
+def entities(model: type[Model]) -> list[type[Model]]:
+    """The entities a shared table's table model stands for (its own kind, for an entity:
+    itself and its subclasses), by class name; empty for a model of its own table."""
+    from adyn.schema import schema_of
+
+    schema = schema_of(model)
+    if schema.family is None:
+        return []
+    found = {s.model for s in schema.family.by_name.values() if issubclass(s.model, model)}
+    return sorted(found, key=lambda m: m.__name__)
+
+
+def describe(models: Sequence[type[Model]]) -> str:
+    """The models of one table as the commands name them: `Product`, or for a shared table
+    `Shop: Customer, Order` (the table model and the entities bound with it)."""
+    from adyn.schema import schema_of
+
+    parts: list[str] = []
+    for model in models:
+        family = schema_of(model).family
+        if family is None:
+            text = model.__name__
+        else:
+            names = sorted(s.model.__name__ for s in family.by_name.values())
+            text = f"{family.owner.__name__}: {', '.join(names)}"
+        if text not in parts:
+            parts.append(text)
+    return "; ".join(parts)

@@ -82,6 +82,9 @@ def backfill(
     Each save is conditioned on the item being unchanged since it was read; a conflict reads
     the item again and calls FUNCTION again. FUNCTION may be sync or async. Exit 1 when some
     items failed (each is listed with its key and error).
+
+    On a shared table, a table model hands FUNCTION every entity's objects (each as its
+    entity) and an entity only its own; guard items of Unique() fields are never passed.
     """
     target = load_model(model)
     fn = load_function(function)

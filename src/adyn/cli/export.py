@@ -19,6 +19,7 @@ import click
 import orjson
 
 from ._common import EXIT_FINDING, EXIT_OK, CommandError, bind_existing, run, settings
+from ._lines import Lines
 from ._state import ResumeState, model_identity, require_state, state_path
 from ._targets import load_model
 
@@ -64,6 +65,9 @@ def export(
     model: str, output: Path | None, segments: int | None, resume: bool, failures: Path | None
 ) -> int:
     """Write every item of MODEL's table as one JSON object per line (pydantic's JSON mode).
+
+    On a shared table, a table model exports every entity's items (each through its entity)
+    and an entity only its own; each line carries the discriminator attribute, for import.
 
     Exit 1 when some items could not be exported (each is named in the failures file).
     """
@@ -111,8 +115,10 @@ class _Export:
                 "adyn-export/1",
                 {"model": model_identity(model), "table": engine.table_name(model)},
             )
+        self.lines = Lines(model)
         self.positions: dict[int, str | None] = {}
         self.items = self.failed = 0
+        self.by_entity: dict[str, int] = {}  # items per entity class, on a shared table
         self.offset = self.failures_offset = 0
         self.out: IO[bytes] | None = None
         self.bad: IO[bytes] | None = None
@@ -134,6 +140,7 @@ class _Export:
             segments = saved["segments"]
             self.positions = {int(k): v for k, v in saved["positions"].items()}
             self.items, self.failed = saved["items"], saved["failed"]
+            self.by_entity = dict(saved.get("entities", {}))
             self.offset, self.failures_offset = saved["offset"], saved["failures_offset"]
             if saved.get("complete"):
                 return -1
@@ -170,6 +177,7 @@ class _Export:
                 "positions": {str(k): v for k, v in self.positions.items()},
                 "items": self.items,
                 "failed": self.failed,
+                "entities": self.by_entity,
                 "offset": self.offset,
                 "failures_offset": self.failures_offset,
                 "complete": complete,
@@ -223,16 +231,21 @@ class _Export:
         async for page in pages:
             lines: list[bytes] = []
             failures: list[bytes] = []
+            kinds: list[str] = []
             for obj in page.items:
                 try:
-                    lines.append(type(obj).__pydantic_serializer__.to_json(obj) + b"\n")
+                    lines.append(self.lines.to_json(obj))
                 except Exception as exc:  # a value pydantic cannot put in JSON
                     failures.append(self._failure(obj, f"{type(exc).__name__}: {exc}"))
+                    continue
+                kinds.append(type(obj).__name__)
             for key, error in page.broken:
                 failures.append(_failure_line(key, f"{type(error).__name__}: {error}"))
             async with self.lock:
                 position = page.token if page.token is not None else _DONE
-                await anyio.to_thread.run_sync(self._write, lines, failures, segment, position)
+                await anyio.to_thread.run_sync(
+                    self._write, lines, failures, kinds, segment, position
+                )
             done = sum(p == _DONE for p in self.positions.values())
             self.bar.update(completed=done, detail=f"{self.items:,} items")
 
@@ -243,7 +256,12 @@ class _Export:
         return _failure_line(key, error)
 
     def _write(
-        self, lines: list[bytes], failures: list[bytes], segment: int, position: str
+        self,
+        lines: list[bytes],
+        failures: list[bytes],
+        kinds: list[str],
+        segment: int,
+        position: str,
     ) -> None:
         """Append a page's lines and move its segment on, as one step (in a worker thread,
         under the lock: a cancelled caller still waits for it, so no state sees half of it)."""
@@ -265,11 +283,17 @@ class _Export:
                     sys.stderr.write(f"adyn: not exported: {message['key']}: {message['error']}\n")
         self.items += len(lines)
         self.failed += len(failures)
+        if self.lines.family is not None:
+            for kind in kinds:
+                self.by_entity[kind] = self.by_entity.get(kind, 0) + 1
         self.positions[segment] = position
 
     def _summary(self) -> int:
         where = f" to {self.output}" if self.output is not None else ""
         text = f"adyn: exported {self.items:,} {self.model.__name__} item(s){where}"
+        if self.by_entity and set(self.by_entity) != {self.model.__name__}:
+            counts = ", ".join(f"{n:,} {name}" for name, n in sorted(self.by_entity.items()))
+            text += f" ({counts})"
         if self.failed:
             where_failed = f": see {self.failures_path}" if self.failures_path else ""
             click.echo(f"{text}; {self.failed:,} could not be exported{where_failed}", err=True)

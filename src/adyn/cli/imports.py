@@ -1,5 +1,8 @@
 """`adyn import MODEL FILE`: JSON lines validated through the model and written in batches.
 
+On a shared table each line is validated as the entity it names (see _lines.py); objects with
+`Unique()` fields are not batched but put with their guards, a transaction each (_guarded.py).
+
 The file is read a chunk of lines at a time; each line is validated (`model_validate_json`),
 the valid objects of a chunk are written with one `engine.batch(progress=...)` and the lines
 that failed are appended to the failures file (line number, reason, pydantic's details). Only
@@ -20,6 +23,7 @@ import click
 import orjson
 
 from ._common import EXIT_FINDING, EXIT_OK, CommandError, bind_existing, run, settings
+from ._lines import LineError, Lines
 from ._state import ResumeState, model_identity, require_state, state_path
 from ._targets import load_model
 
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
 
 CHUNK_LINES = 1000
 SHOWN_FAILURES = 10  # failures also printed on stderr (all of them are in the failures file)
+GUARDED_CONCURRENCY = 16  # puts with guards (transactions) in flight at once
 
 
 @click.command("import")
@@ -51,6 +56,10 @@ def import_(model: str, file: Path, resume: bool, failures: Path | None) -> int:
 
     Writes are full-item puts (BatchWriteItem, 25 a request). Exit 1 when some lines could not
     be imported; each is named, with its line number and reason, in the failures file.
+
+    On a shared table, a table model rebuilds each line as the entity it names, and an entity
+    refuses lines of another. Objects with Unique() fields are put together with their guards,
+    one transaction each, so DynamoDB refuses a value another item holds (reported per line).
     """
     target = load_model(model)
     if resume:
@@ -80,6 +89,7 @@ class _Import:
             "adyn-import/1",
             {"model": model_identity(model), "table": engine.table_name(model)},
         )
+        self.lines = Lines(model)
         self.offset = self.line = self.written = self.failed = self.failures_offset = 0
         self.shown = 0
 
@@ -131,29 +141,42 @@ class _Import:
         from pydantic import ValidationError
 
         from adyn import AdynError, BatchIncomplete
+        from adyn.schema import schema_of
+
+        from ._guarded import guarded
 
         failures: list[dict[str, Any]] = []
         lines_of: dict[int, int] = {}  # id(object) -> line number
         first_line = self.line + 1
         handled = [0]
         unwritten = 0
+        plain: list[tuple[int, Any]] = []
+        unique: list[tuple[int, Any]] = []  # objects with Unique() fields: put with guards
+        for number, raw in enumerate(chunk, start=first_line):
+            if not raw.strip():
+                handled[0] += 1
+                continue
+            try:
+                model = self.lines.model_of(raw)
+                obj = model.model_validate_json(raw)
+            except LineError as exc:
+                failures.append(_failed(number, str(exc)))
+                handled[0] += 1
+                continue
+            except ValidationError as exc:
+                failures.append(_invalid(number, exc))
+                handled[0] += 1
+                continue
+            (unique if guarded(schema_of(type(obj))) else plain).append((number, obj))
 
         def moved(progress: BatchProgress) -> None:
             bar.update(completed=first_line - 1 + handled[0] + progress.written + progress.failed)
 
         try:
             async with self.engine.batch(progress=moved) as batch:
-                for number, raw in enumerate(chunk, start=first_line):
-                    if not raw.strip():
-                        handled[0] += 1
-                        continue
+                for number, obj in plain:
                     try:
-                        obj = self.model.model_validate_json(raw)
                         batch.save(obj)
-                    except ValidationError as exc:
-                        failures.append(_invalid(number, exc))
-                        handled[0] += 1
-                        continue
                     except AdynError as exc:  # InvalidItem: valid, yet not storable
                         failures.append(_failed(number, f"{type(exc).__name__}: {exc}"))
                         handled[0] += 1
@@ -165,8 +188,12 @@ class _Import:
                 number = lines_of[id(obj)]
                 reason = "not written: DynamoDB kept it unprocessed or throttled after every retry"
                 failures.append(_failed(number, reason))
+        written = len(lines_of) - unwritten
+        if unique:
+            handled[0] += len(lines_of)
+            written += await self._guarded(unique, failures, handled, first_line, bar)
         failures.sort(key=lambda f: int(f["line"]))
-        self.written += len(lines_of) - unwritten
+        self.written += written
         self.failed += len(failures)
         self.line += len(chunk)
         self.offset += sum(len(raw) for raw in chunk)
@@ -174,6 +201,55 @@ class _Import:
         await self._save(complete=False, bad=bad)
         bar.update(completed=self.line)
         self._show(failures)
+
+    async def _guarded(
+        self,
+        objects: list[tuple[int, Any]],
+        failures: list[dict[str, Any]],
+        handled: list[int],
+        first_line: int,
+        bar: Any,
+    ) -> int:
+        """Write objects with Unique fields, each as a put with its guards (see _guarded.py).
+
+        They go concurrently, in waves: a wave never holds two objects sharing a unique value,
+        so of two lines with one value the earlier is always written first and the later one
+        is refused (UniqueViolation), whatever the timing. Returns how many were written.
+        """
+        from adyn import AdynError
+
+        from ._guarded import put_with_guards, unique_values
+
+        written = [0]
+        limit = anyio.Semaphore(GUARDED_CONCURRENCY)
+
+        async def one(number: int, obj: Any) -> None:
+            async with limit:
+                try:
+                    await put_with_guards(self.engine, obj)
+                    written[0] += 1
+                except AdynError as exc:
+                    failures.append(_failed(number, f"{type(exc).__name__}: {exc}"))
+                handled[0] += 1
+                bar.update(completed=first_line - 1 + handled[0])
+
+        pending = objects
+        while pending:
+            wave: list[tuple[int, Any]] = []
+            later: list[tuple[int, Any]] = []
+            taken: set[str] = set()
+            for number, obj in pending:
+                values = unique_values(self.engine, obj)
+                if taken.intersection(values):
+                    later.append((number, obj))
+                    continue
+                taken.update(values)
+                wave.append((number, obj))
+            async with anyio.create_task_group() as tg:
+                for number, obj in wave:
+                    tg.start_soon(one, number, obj)
+            pending = later
+        return written[0]
 
     def _append_failures(self, bad: IO[bytes], failures: list[dict[str, Any]]) -> None:
         data = b"".join(orjson.dumps(f) + b"\n" for f in failures)

@@ -9,7 +9,7 @@ import anyio
 import click
 
 from ._common import EXIT_FINDING, EXIT_OK, run, settings
-from ._targets import load_models
+from ._targets import describe, load_models
 
 if TYPE_CHECKING:
     from adyn import Engine, Model
@@ -25,7 +25,9 @@ def tables() -> None:
 def check(models: tuple[str, ...]) -> int:
     """Verify each model's live table (keys, indexes, stream, TTL); exit 1 on any difference.
 
-    Nothing is created or changed. Every difference of every table is printed.
+    Nothing is created or changed. Every difference of every table is printed. A shared
+    table's table model and entities (any one of them names them all) are one table, checked
+    against the union of their indexes.
     """
     return _tables(models, create=False)
 
@@ -56,7 +58,7 @@ def _tables(specs: tuple[str, ...], *, create: bool) -> int:
                     tg.start_soon(_one, engine, table, models, create, outcomes, existed)
         drift = 0
         for table, models in by_table.items():
-            names = ", ".join(m.__name__ for m in models)
+            names = describe(models)
             differences = outcomes[table]
             if not differences:
                 state = "created" if create and not existed[table] else "ok"

@@ -12,7 +12,7 @@ import click
 import orjson
 
 from ._common import EXIT_OK, CommandError, bind_existing, run, settings
-from ._targets import load_models
+from ._targets import collapse_family, load_models
 
 if TYPE_CHECKING:
     from adyn import Record
@@ -41,11 +41,14 @@ SAVE_INTERVAL = 1.0  # seconds between token saves while records arrive
 def tail(model: str, start: str, save: Path | None) -> int:
     """Print every change to MODEL's table as a JSON line, until interrupted.
 
-    Each line holds model, event (insert, modify, remove), key, new and old (the images the
-    stream provides, through the model in pydantic's JSON mode, or null), sequence_number,
-    created_at, shard_id and expired (a TTL deletion).
+    Each line holds model, entity, event (insert, modify, remove), key, new and old (the
+    images the stream provides, through the model in pydantic's JSON mode, or null),
+    sequence_number, created_at, shard_id and expired (a TTL deletion).
+
+    On a shared table, a table model tails every entity's records (model and entity name the
+    entity of each) and an entity only its own; entity is null off a shared table.
     """
-    models = load_models([model])
+    models = collapse_family(load_models([model]))
     position = _position(start)
     if save is not None and not save.parent.is_dir():
         raise CommandError(f"--save {save}: the folder {save.parent} does not exist")
@@ -112,9 +115,12 @@ def _json(obj: Any) -> Any:
 def _emit(record: Record[Any]) -> bool:
     from pydantic_core import to_jsonable_python
 
+    from adyn.schema import schema_of
+
     line = orjson.dumps(
         {
             "model": record.model.__name__,
+            "entity": schema_of(record.model).entity,
             "event": record.event,
             "key": to_jsonable_python(record.key),
             "new": _json(record.new),

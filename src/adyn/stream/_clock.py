@@ -17,6 +17,8 @@ from typing import Protocol, TypeVar
 
 import anyio
 
+from ..errors import InvalidArgument
+
 __all__ = ["Budget", "Clock", "RateLimiter", "SystemClock", "alarm", "next_within", "wait_for"]
 
 T = TypeVar("T")
@@ -76,6 +78,10 @@ async def next_within(
 ) -> T | None:
     """`await take()`, or None when it raises StopAsyncIteration or `seconds` of `clock` time
     pass first (None: no limit). Its exceptions come out as themselves (not in a group)."""
+    if seconds is not None and (
+        isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds >= 0
+    ):
+        raise InvalidArgument(f"timeout must be a number of seconds >= 0 or None, not {seconds!r}")
     if seconds is None:
         try:
             return await take()

@@ -86,15 +86,9 @@ class GroupSpec:
             raise InvalidArgument("group must be a non-empty string")
         if not isinstance(self.table, str) or not self.table:
             raise InvalidArgument("lease_table must be a non-empty string")
-        if not self.failover > 0:
-            raise InvalidArgument(
-                f"failover must be a positive number of seconds, not {self.failover!r}"
-            )
-        if not self.commit_interval > 0:
-            raise InvalidArgument(
-                "commit_interval must be a positive number of seconds, not "
-                f"{self.commit_interval!r}"
-            )
+        for name, value in (("failover", self.failover), ("commit_interval", self.commit_interval)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise InvalidArgument(f"{name} must be a positive number of seconds, not {value!r}")
 
 
 @dataclass

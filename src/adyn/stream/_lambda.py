@@ -124,7 +124,13 @@ def lambda_records(
         found = spec_of(chosen, table)
         if found.skip is not None and found.skip(body.get("Keys") or {}):
             continue  # a guard item of a Unique() field: no model object
-        record: Record[M] = decode_record(raw, found, shard)
+        try:
+            record: Record[M] = decode_record(raw, found, shard)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InvalidArgument(
+                f"record {raw.get('eventID')!r} is not a DynamoDB-stream record as Lambda "
+                f"delivers it ({type(exc).__name__}: {exc})"
+            ) from None
         done = _Done()
         object.__setattr__(record, "_ack", done)
         object.__setattr__(record, "_ledger", done)
@@ -136,6 +142,8 @@ def batch_failures(records: Iterable[Record[Any]]) -> dict[str, list[dict[str, s
     """Lambda's partial batch response for `records` (from `lambda_records`): for each stream,
     the first record in event order that is not `done()`, so Lambda retries from there."""
     failures: dict[str, str] = {}
+    if not isinstance(records, Iterable) or isinstance(records, str | bytes | Mapping):
+        raise InvalidArgument("batch_failures() takes the records of lambda_records()")
     for record in records:
         flag = getattr(record, "_ledger", None)
         if not isinstance(flag, _Done):

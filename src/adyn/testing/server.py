@@ -26,7 +26,7 @@ import anyio
 from anyio.abc import Process
 from anyio.from_thread import start_blocking_portal
 
-from ..errors import AdynError
+from ..errors import AdynError, InvalidArgument
 
 __all__ = ["LocalServerError", "local_dynalite", "local_dynamodb"]
 
@@ -156,6 +156,12 @@ async def _serve(
 ) -> AsyncIterator[str]:
     """Start `command(port)` on a free port (or `fixed_port`), yield its URL once it listens,
     then stop it."""
+    if fixed_port is not None and (
+        isinstance(fixed_port, bool)
+        or not isinstance(fixed_port, int)
+        or not 0 < fixed_port < 65536
+    ):
+        raise InvalidArgument(f"port must be a TCP port number (1-65535), not {fixed_port!r}")
     if fixed_port is not None and await anyio.to_thread.run_sync(_port_taken, fixed_port):
         raise LocalServerError(f"port {fixed_port} on {HOST} is already in use")
     for _attempt in range(3):  # another process may take the free port before the server does
