@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import _writes
 from ._encoder import MAX_ITEM_BYTES, field_bits, save_encoder
+from ._tracking import slot_of
 from .expressions import Renderer, all_of
-from .schema import ItemState
 
 if TYPE_CHECKING:
     from .schema import FieldSpec, ModelSchema
@@ -101,15 +101,15 @@ def plan_new(
             request["ExpressionAttributeValues"] = values
 
     def done() -> None:
-        new_stored = dict(item)
+        # the compact state the diffing save records (see _tracking): what was written
+        data = obj.__dict__
+        slots: list[Any] = [None, tag is not None, *[None] * len(schema.fields)]
+        for spec in schema.fields.values():
+            slots[spec.slot] = slot_of(spec, data.get(spec.name), item.get(spec.wire))
         if bump is not None:
             spec, new_version = bump
-            obj.__dict__[spec.name] = new_version
-            if tag is not None:
-                del new_stored[tag]
-            new_stored[spec.wire] = {"N": str(new_version)}
-            if tag is not None:
-                new_stored[tag] = schema.entity_wire
-        _writes.set_state(obj, ItemState(new_stored, None))
+            data[spec.name] = new_version
+            slots[spec.slot] = new_version
+        schema.keep_state(obj, slots)
 
     return _writes.WritePlan(request, cond is None, done, obj, guards)
