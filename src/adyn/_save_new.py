@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from . import _writes
 from ._encoder import MAX_ITEM_BYTES, field_bits, save_encoder
-from ._tracking import slot_of
 from .expressions import Renderer, all_of
 
 if TYPE_CHECKING:
@@ -101,15 +100,19 @@ def plan_new(
             request["ExpressionAttributeValues"] = values
 
     def done() -> None:
-        # the compact state the diffing save records (see _tracking): what was written
+        # the compact state of what was written (see _tracking), by the generated snapshot
         data = obj.__dict__
-        slots: list[Any] = [None, tag is not None, *[None] * len(schema.fields)]
-        for spec in schema.fields.values():
-            slots[spec.slot] = slot_of(spec, data.get(spec.name), item.get(spec.wire))
-        if bump is not None:
-            spec, new_version = bump
-            data[spec.name] = new_version
-            slots[spec.slot] = new_version
-        schema.keep_state(obj, slots)
+        written = item
+        if bump is not None or tag is not None:
+            written = dict(item)
+            if bump is not None:
+                spec, new_version = bump
+                data[spec.name] = new_version
+                written[spec.wire] = {"N": str(new_version)}
+            if tag is not None:
+                written[tag] = schema.entity_wire
+        # only what is stored counts (a value stored as absent, such as an empty set, too)
+        stored = {s.name: data[s.name] for s in schema.fields.values() if s.wire in written}
+        _writes.set_state(obj, schema._snapshot(stored, written, None))
 
     return _writes.WritePlan(request, cond is None, done, obj, guards)
