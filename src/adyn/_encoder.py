@@ -35,14 +35,14 @@ from .errors import InvalidItem
 if TYPE_CHECKING:
     from .schema import ModelSchema
 
-__all__ = ["MAX_ITEM_BYTES", "Encoder", "SaveEncoder", "encode_checked", "encoder_of"]
+__all__ = ["MAX_ITEM_BYTES", "Encoder", "SaveEncoder", "encode_checked", "encoder_of", "too_large"]
 
 Wire = dict[str, Any]
 Encoder = Callable[[dict[str, Any]], tuple[Wire, int]]
 # (item without the version attribute, its size, mask of fields set, mask of fields removed)
 SaveEncoder = Callable[[dict[str, Any]], tuple[Wire, int, int, int]]
 
-MAX_ITEM_BYTES = 400 * 1024  # DynamoDB's item size limit (as _writes.MAX_ITEM_BYTES)
+MAX_ITEM_BYTES = 400 * 1024  # DynamoDB's item size limit
 _LIMIT = 10**38  # numbers below this magnitude need no range check (as codecs._INT_FAST)
 
 
@@ -459,10 +459,15 @@ def encode_checked(schema: ModelSchema, obj: Any) -> tuple[Wire, int]:
         encode = schema._encode = encoder_of(schema)
     item, size = encode(obj)
     if size > MAX_ITEM_BYTES:
-        raise InvalidItem(
-            schema.name,
-            None,
-            f"item is {size} bytes; DynamoDB's limit is 400 KB ({MAX_ITEM_BYTES})",
-            obj,
-        )
+        raise too_large(schema, size, obj)
     return item, size
+
+
+def too_large(schema: ModelSchema, size: int, obj: Any) -> InvalidItem:
+    """The error for an item over DynamoDB's 400 KB limit."""
+    return InvalidItem(
+        schema.name,
+        None,
+        f"item is {size} bytes; DynamoDB's limit is 400 KB ({MAX_ITEM_BYTES})",
+        obj,
+    )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from ._encoder import MAX_ITEM_BYTES, too_large
 from ._save_new import plan_new
 from ._tracking import LOADED, TAGGED, State, slot_absent, slot_of, slot_same, slot_wire
 from ._unique import Guard, guard_writes, known_condition
@@ -36,7 +37,6 @@ Wire = dict[str, Any]
 NO_SUCH_ATTRIBUTE = "adyn:none"
 
 # DynamoDB's item size limit; counted the way DynamoDB counts (names + values, UTF-8).
-MAX_ITEM_BYTES = 400 * 1024
 
 
 @dataclass
@@ -114,12 +114,7 @@ def _b64_size(text: str) -> int:
 def check_size(schema: ModelSchema, item: Wire, obj: Any) -> None:
     size = item_size(item)
     if size > MAX_ITEM_BYTES:
-        raise InvalidItem(
-            schema.name,
-            None,
-            f"item is {size} bytes; DynamoDB's limit is 400 KB ({MAX_ITEM_BYTES})",
-            obj,
-        )
+        raise too_large(schema, size, obj)
 
 
 def _version_parts(
