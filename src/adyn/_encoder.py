@@ -30,9 +30,11 @@ from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 from pydantic import BaseModel
 
 from . import codecs as c
+from ._templates import _overlaps
 from .errors import InvalidItem
 
 if TYPE_CHECKING:
+    from ._templates import KeyTemplate
     from .schema import ModelSchema
 
 __all__ = ["MAX_ITEM_BYTES", "Encoder", "SaveEncoder", "encode_checked", "encoder_of", "too_large"]
@@ -79,6 +81,7 @@ class _Gen:
             "Decimal": Decimal,
             "value_size": _value_size,
             "L": _LIMIT,
+            "overlaps": _overlaps,
         }
         self.counter = itertools.count()
 
@@ -351,29 +354,45 @@ def _index_check(w: str, ind: str) -> list[str]:
 
 
 def compile_encoder(schema: ModelSchema, save: bool) -> Callable[..., Any]:
-    """The generated function of a (non-templated) model: `encode_item` and `item_size` at once.
+    """The generated function of a model: `encode_item` and `item_size` at once.
 
     `save`: the form `plan_save` wants for a new object: the version field left out (the save
     sets it itself), and masks of the fields it sets and removes (see `field_bits`).
+    A templated model's key attributes are rendered from the text its components encode to,
+    after the fields (the order `encode_fields` fills an item in), and stored in the object.
     """
     gen = _Gen()
     lines = ["def encode(data):", "    get = data.get", "    item = {}", "    size = 0"]
     if save:
         lines.append("    sm = rm = 0")
-    for spec in schema.key_fields:
-        body, _ = gen.emit(spec.codec, "v", "w", "z", "    ", ())
-        limit = 2048 if spec.key == "hash" else 1024
-        lines += [
-            f"    v = get({spec.name!r})",
-            "    if v is None: raise Slow",
-            *body,
-            *_key_check("w", limit, "    "),
-            f"    item[{spec.wire!r}] = w",
-            f"    size += {len(spec.wire.encode())} + z",
-        ]
+    # each template component's text, in a local of its own (None: the component is None)
+    raws = {c.name: gen.var("c") for t in schema.templates.values() for c in t.components}
+    if schema.templates:
+        order = list(schema._untemplated)
+    else:
+        order = [*schema.key_fields, *(s for s in schema.fields.values() if s.key is None)]
     bits = field_bits(schema)
-    for spec in schema.fields.values():
-        if spec.key is not None or (save and spec.version):
+    for spec in order:
+        raw = raws.get(spec.name)
+        capture = [] if raw is None else [f"{raw} = w[{spec.codec.wire_type!r}]"]
+        if spec.key is not None:
+            body, _ = gen.emit(spec.codec, "v", "w", "z", "    ", ())
+            limit = 2048 if spec.key == "hash" else 1024
+            lines += [
+                f"    v = get({spec.name!r})",
+                "    if v is None: raise Slow",
+                *body,
+                *_key_check("w", limit, "    "),
+                f"    item[{spec.wire!r}] = w",
+                f"    size += {len(spec.wire.encode())} + z",
+                *(f"    {s}" for s in capture),
+            ]
+            continue
+        if save and spec.version:  # the save writes it; the careful path names a bad one
+            lines += [
+                f"    v = get({spec.name!r})",
+                "    if v is not None and (type(v) is not int or not -L < v < L): raise Slow",
+            ]
             continue
         body, may_be_none = gen.emit(spec.codec, "v", "w", "z", "        ", ())
         store = [f"item[{spec.wire!r}] = w", f"size += {len(spec.wire.encode())} + z"]
@@ -389,10 +408,18 @@ def compile_encoder(schema: ModelSchema, save: bool) -> Callable[..., Any]:
                 lines += ["        else:", f"            rm |= {bits[spec.name]}"]
         else:
             lines += [f"        {s}" for s in store]
+        lines += [f"        {s}" for s in capture]
         if spec.name in schema.required:
             lines += ["    else:", "        raise Slow"]
-        elif save:
-            lines += [f"    elif {spec.name!r} in data:", f"        rm |= {bits[spec.name]}"]
+        elif save or raw is not None:
+            lines.append(f"    elif {spec.name!r} in data:")
+            if save:
+                lines.append(f"        rm |= {bits[spec.name]}")
+            if raw is not None:
+                # unset (deleted, or not loaded): only the careful path knows what to keep
+                lines += [f"        {raw} = None", "    else:", "        raise Slow"]
+    for template in schema.templates.values():
+        lines += _template_lines(gen, template, raws, bits, save)
     if schema.entity_wire is not None:
         assert schema.family is not None and schema.family.attribute is not None
         attribute = schema.family.attribute
@@ -405,6 +432,64 @@ def compile_encoder(schema: ModelSchema, save: bool) -> Callable[..., Any]:
     return function
 
 
+def _template_lines(
+    gen: _Gen, template: KeyTemplate, raws: dict[str, str], bits: dict[str, int], save: bool
+) -> list[str]:
+    """Render one key template from its components' texts, as `encode_fields` does: None at
+    the first component that is None; a component holding the text after it, a format spec
+    that does not read back, a value set by hand: the careful path decides (and names it)."""
+    lines: list[str] = []
+    ind = "    "
+    pieces = [repr(template.head)] if template.head else []
+    final = len(template.slots) - 1
+    for i, slot in enumerate(template.slots):
+        c = raws[slot.field.name]
+        lines += [f"{ind}if {c} is None:", f"{ind}    t = None", f"{ind}else:"]
+        ind += "    "
+        if slot.spec:  # formats and checks the separator, or raises
+            fmt, sl, p = gen.const(template._text, "fmt"), gen.const(slot, "slot"), gen.var("p")
+            tag = slot.field.codec.wire_type
+            lines.append(f"{ind}{p} = {fmt}({sl}, {tag!r}, {c}, None, {i == final})")
+            pieces.append(p)
+        else:
+            after = slot.after
+            if after and i != final:
+                test = f"{after!r} in {c}" if len(after) == 1 else f"overlaps({c}, {after!r})"
+                lines.append(f"{ind}if {test}: raise Slow")
+            pieces.append(c)
+        if slot.after:
+            pieces.append(repr(slot.after))
+    lines.append(f"{ind}t = {' + '.join(pieces) or repr('')}")
+    attr = template.attr
+    name = attr.name
+    default = gen.const(template.default, "default")
+    lines += [
+        f"    cur = get({name!r})",
+        f"    if cur is not None and cur != t and cur != {default}: raise Slow",
+        "    if t is None:",
+    ]
+    if attr.key is not None:
+        lines.append("        raise Slow")  # a missing key value
+    else:
+        lines.append(f"        data[{name!r}] = None")  # leaves the sparse index
+        if save:
+            lines.append(f"        rm |= {bits[name]}")
+    lines.append("    else:")
+    if attr.key is not None:
+        limit = 2048 if attr.key == "hash" else 1024
+        lines.append(f"        if not t or len(t) > {limit}: raise Slow")
+    elif attr.index_key:
+        lines.append("        if not t: raise Slow")
+    lines += [
+        f"        data[{name!r}] = t",
+        f"        item[{attr.wire!r}] = {{'S': t}}",
+        f"        size += {len(attr.wire.encode())} + (len(t) if t.isascii() else len(t.encode()))",
+    ]
+    if save and attr.key is None:
+        lines.append(f"        sm |= {bits[name]}")
+    return lines
+
+
 def field_bits(schema: ModelSchema) -> dict[str, int]:
     """The bit of each field a save may set or remove (not keys, not the version)."""
     names = [s.name for s in schema.fields.values() if s.key is None and not s.version]
@@ -412,8 +497,8 @@ def field_bits(schema: ModelSchema) -> dict[str, int]:
 
 
 def fast_encoder(schema: ModelSchema) -> Encoder | None:
-    """The generated encoder of a model (built once, kept on the schema); None where only the
-    careful path can encode: templated keys, a shared table's table model."""
+    """The generated encoder of a model (built once, kept on the schema); None for a shared
+    table's table model (its objects cannot be written)."""
     found = schema._encoders
     if found is None:
         found = schema._encoders = _build(schema)
@@ -429,7 +514,7 @@ def save_encoder(schema: ModelSchema) -> SaveEncoder | None:
 
 
 def _build(schema: ModelSchema) -> tuple[Encoder | None, SaveEncoder | None]:
-    if schema.templates or (schema.family is not None and schema.entity is None):
+    if schema.family is not None and schema.entity is None:
         return None, None
     return compile_encoder(schema, False), compile_encoder(schema, True)
 

@@ -123,7 +123,9 @@ def _version_parts(
     spec = schema.version
     if spec is None:
         return None, None
-    current = obj.__dict__.get(spec.name) or 0
+    current = obj.__dict__.get(spec.name)
+    if current is None:
+        current = 0
     if not isinstance(current, int) or isinstance(current, bool):
         raise InvalidItem(schema.name, spec.name, "a Version field must hold an int", obj)
     path: Path = schema.paths[spec.name]
