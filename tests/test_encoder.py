@@ -7,16 +7,17 @@ error as the per-field codecs, `item_size` and the diffing `plan_save` give.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import enum
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
@@ -128,13 +129,15 @@ def assert_same_encoding(obj: Any) -> None:
 
 @contextmanager
 def careful_plan_save() -> Iterator[None]:
-    """`plan_save` without its new-object branch: the diffing path every save took before."""
-    original = _writes.plan_new
+    """`plan_save` without its new-object branch and without the generated encoder: the
+    field-by-field diffing path every save took before."""
+    original, encoder = _writes.plan_new, _writes.fast_encoder
     _writes.plan_new = lambda *args: None  # type: ignore[assignment]
+    _writes.fast_encoder = lambda schema: None
     try:
         yield
     finally:
-        _writes.plan_new = original
+        _writes.plan_new, _writes.fast_encoder = original, encoder
 
 
 def assert_same_save(make: Any, condition: Any = None, atomic: bool = False) -> None:
@@ -502,23 +505,37 @@ shop_entities = st.one_of(
 any_templated = st.one_of(templated, keyed, shop_entities)
 
 
-def changed(obj: Any, data: st.DataObject) -> Any:
-    """A copy of `obj` changed after it was built: a component, a computed attribute set by
-    hand, a field deleted or set to None or to a bad value (pydantic does not check these)."""
-    copy = obj.model_copy(deep=True)
+def draw_change(obj: Any, data: st.DataObject) -> Callable[[Any], Any]:
+    """A change to make after an object was built or loaded: a component, a computed attribute
+    set by hand, a field deleted or set to None or to a bad value (pydantic does not check
+    these); applied alike to each copy it is given."""
     how = data.draw(st.sampled_from(["none", "delete", "bad", "own kind"]))
     name = data.draw(st.sampled_from(sorted(type(obj).model_fields)))
-    if how == "delete":
-        copy.__dict__.pop(name, None)
-    elif how == "bad":
-        copy.__dict__[name] = data.draw(bad_values)
-    elif how == "own kind":  # another component value, a key set by hand
-        value = copy.__dict__.get(name)
-        if isinstance(value, str):  # assigned as a user does: the field counts as set
-            setattr(copy, name, value + data.draw(st.sampled_from(["x", "#", "::", ""])))
-        elif isinstance(value, int) and not isinstance(value, bool):
-            setattr(copy, name, value + 1)
-    return copy
+    bad = data.draw(bad_values)
+    suffix = data.draw(st.sampled_from(["x", "#", "::", ""]))
+
+    def apply(copy: Any) -> Any:
+        if how == "delete":
+            copy.__dict__.pop(name, None)
+        elif how == "bad":
+            copy.__dict__[name] = copy_value(bad)
+        elif how == "own kind":  # assigned as a user does: the field counts as set
+            value = copy.__dict__.get(name)
+            if isinstance(value, str):
+                setattr(copy, name, value + suffix)
+            elif isinstance(value, int) and not isinstance(value, bool):
+                setattr(copy, name, value + 1)
+        return copy
+
+    return apply
+
+
+def copy_value(value: Any) -> Any:
+    return value.model_copy(deep=True) if isinstance(value, BaseModel) else copy.deepcopy(value)
+
+
+def changed(obj: Any, data: st.DataObject) -> Any:
+    return draw_change(obj, data)(obj.model_copy(deep=True))
 
 
 @settings(max_examples=400, deadline=None)
@@ -578,3 +595,36 @@ def test_a_templated_key_set_by_hand_is_refused_by_name() -> None:
     line = LineItem(order_id=uuid4(), n=1, sku="s")
     line.__dict__["n"] = None
     assert _errors(line)[:2] == ("LineItem", "n")
+
+
+# ---------------------------------------------------------------- saves of loaded objects
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(wide, everything, any_templated), st.data(), st.booleans())
+def test_a_loaded_objects_save_sends_what_the_field_by_field_save_sent(
+    obj: Any, data: st.DataObject, atomic: bool
+) -> None:
+    """The diffing save takes the item and size from the generated encoder when it can."""
+    schema = schema_of(type(obj))
+    try:
+        item = schema.encode_item(obj)
+    except InvalidItem:
+        assume(False)
+    apply = draw_change(obj, data)
+    assert_same_save(lambda: apply(schema.read(item, "t")), atomic=atomic)
+    assert_same_save(lambda: apply(schema.read(item, "t")), condition=type(obj).pk.exists())
+
+
+def test_a_loaded_objects_save_uses_the_generated_encoder() -> None:
+    schema = schema_of(Order)
+    order = Order(id=uuid4(), customer_id=uuid4(), placed_at=dt.datetime.now(dt.UTC))
+    loaded = schema.read(schema.encode_item(order), "t")
+    loaded.total = Decimal("2.50")
+    assert _writes._whole_item(schema, loaded) is not None
+    plan = plan_save(schema, "t", loaded)
+    assert list(plan.request["ExpressionAttributeValues"].values()) == [{"N": "2.50"}]
+    loaded_post = Wide(pk="p", sk=b"k")
+    wide_loaded = schema_of(Wide).read(schema_of(Wide).encode_item(loaded_post), "t")
+    wide_loaded.attrs = {"a": "x" * MAX_ITEM_BYTES}
+    assert _errors(wide_loaded)[:2] == ("Wide", None)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from ._encoder import MAX_ITEM_BYTES, too_large
+from ._encoder import MAX_ITEM_BYTES, fast_encoder, too_large
 from ._save_new import plan_new
 from ._tracking import LOADED, TAGGED, State, slot_absent, slot_of, slot_same, slot_wire
 from ._unique import Guard, guard_writes, known_condition
@@ -111,6 +111,23 @@ def _b64_size(text: str) -> int:
     return len(text) * 3 // 4 - (text[-2:].count("=") if text else 0)
 
 
+def _whole_item(schema: ModelSchema, obj: Any) -> tuple[Wire, int] | None:
+    """The generated encoder's item and size as `plan_save` counts it (without the version,
+    which the save writes itself), or None: an unusual value, a partial object (a projection),
+    a component changed since the load: the field-by-field path decides."""
+    fast = fast_encoder(schema)
+    if fast is None:
+        return None
+    try:
+        item, size = fast(obj.__dict__)
+    except Exception:
+        return None
+    version = schema.version
+    if version is not None and version.wire in item:
+        size -= len(version.wire.encode()) + _value_size(item[version.wire])
+    return item, size
+
+
 def check_size(schema: ModelSchema, item: Wire, obj: Any) -> None:
     size = item_size(item)
     if size > MAX_ITEM_BYTES:
@@ -192,7 +209,10 @@ def plan_save(
         return new  # never loaded nor saved: no diff (see _save_new.py)
     schema.check_writable(obj)
     encoded: dict[str, Wire | None] | None = None
-    if schema.templates:  # each field encoded once: the key templates reuse the text
+    whole = _whole_item(schema, obj)  # the item and its size in one pass, when it can
+    if whole is not None:
+        key = {s.wire: whole[0][s.wire] for s in schema.key_fields}
+    elif schema.templates:  # each field encoded once: the key templates reuse the text
         key, encoded = schema.encode_fields(obj)
     else:
         key = schema.key_of(obj)
@@ -223,7 +243,9 @@ def plan_save(
                     removes.append(spec)
             continue
         value = data[spec.name]
-        if encoded is not None:  # encoded, and checked, once for the key templates
+        if whole is not None:  # encoded and checked: an empty set has no attribute
+            wire = None if value is None else whole[0].get(spec.wire)
+        elif encoded is not None:  # encoded, and checked, once for the key templates
             wire = encoded[spec.name]
         elif value is None:
             if spec.name in required:
@@ -231,7 +253,7 @@ def plan_save(
             wire = None
         else:
             wire = schema.encode_value(spec, value, obj)
-        if wire is not None:
+        if wire is not None and whole is None:
             if spec.index_key:
                 schema.check_index_value(spec, wire, obj)
             full[spec.wire] = wire
@@ -244,9 +266,13 @@ def plan_save(
             sets.append((spec, wire))
             written.append(value)
     tag = _discriminator(schema, state)
-    if schema.entity_wire is not None and schema.family is not None:
-        full[schema.family.attribute or ""] = schema.entity_wire
-    check_size(schema, full, obj)
+    if whole is not None:
+        if whole[1] > MAX_ITEM_BYTES:
+            raise too_large(schema, whole[1], obj)
+    else:
+        if schema.entity_wire is not None and schema.family is not None:
+            full[schema.family.attribute or ""] = schema.entity_wire
+        check_size(schema, full, obj)
 
     version_cond, bump = _version_parts(schema, obj)
     user_cond = _user_condition(condition)
