@@ -73,6 +73,21 @@ class _Source:
         self.namespace[key] = value
         return key
 
+    def setter(self, cls: type[Any]) -> Callable[[str, str, str], str]:
+        """`(attribute, object, value)` -> a statement doing `object.__setattr__` on `cls`'s
+        objects: a call of the data descriptor that call finds first in the MRO, directly
+        (which skips the lookup by name)."""
+
+        def statement(attribute: str, target: str, value: str) -> str:
+            found = next(
+                (k.__dict__[attribute] for k in cls.__mro__ if attribute in k.__dict__), None
+            )
+            if found is None or not hasattr(type(found), "__set__"):
+                return f"set_attr({target}, {attribute!r}, {value})"
+            return f"{self.name(found.__set__, 'put')}({target}, {value})"
+
+        return statement
+
     def value(self, codec: FieldCodec, av: str, target: str, seen: frozenset[int]) -> list[str]:
         """Lines setting local `target` to what `codec` decodes from the expression `av`; for a
         nested model built inline, the locals of its values (in field order)."""
@@ -98,10 +113,11 @@ class _Source:
             names = self.name(frozenset(codec.fields), "names")
             display = ", ".join(f"{name!r}: {local}" for name, local in members)
             emit(f"    {target} = {new}({model})")
-            emit(f"    set_attr({target}, '__dict__', {{{display}}})")
-            emit(f"    set_attr({target}, '__pydantic_fields_set__', set({names}))")
-            emit(f"    set_attr({target}, '__pydantic_extra__', None)")
-            emit(f"    set_attr({target}, '__pydantic_private__', None)")
+            setter = self.setter(codec.python_type)
+            emit(f"    {setter('__dict__', target, f'{{{display}}}')}")
+            emit(f"    {setter('__pydantic_fields_set__', target, f'set({names})')}")
+            emit(f"    {setter('__pydantic_extra__', target, 'None')}")
+            emit(f"    {setter('__pydantic_private__', target, 'None')}")
             return [local for _, local in members]
         if codec.inline is not None:
             emit(f"    {target} = {codec.inline.replace('@', av)}")
@@ -168,15 +184,14 @@ def compile_object_decoder(
     namespace["names"] = frozenset(name for name, *_ in fields)
     namespace["private"] = private
     display = ", ".join(f"{name!r}: v{i}" for i, (name, *_) in enumerate(fields))
+    setter = source.setter(model)
     source.lines += [
         "    obj = new(model)",
-        f"    set_attr(obj, '__dict__', {{{display}}})",
-        "    set_attr(obj, '__pydantic_fields_set__', set(names))",
-        "    set_attr(obj, '__pydantic_extra__', None)",
-        "    set_attr(obj, '__pydantic_private__', "
-        + ("dict(private)" if private else "None")
-        + ")",
-        "    set_attr(obj, '__adyn_state__', (" + ", ".join(parts + tail) + ",))",
+        "    " + setter("__dict__", "obj", f"{{{display}}}"),
+        "    " + setter("__pydantic_fields_set__", "obj", "set(names)"),
+        "    " + setter("__pydantic_extra__", "obj", "None"),
+        "    " + setter("__pydantic_private__", "obj", "dict(private)" if private else "None"),
+        "    " + setter("__adyn_state__", "obj", "(" + ", ".join(parts + tail) + ",)"),
         "    return obj",
         "  except Exception:",
         "    pass",
