@@ -34,6 +34,11 @@ class Inner(BaseModel):
     n: int
 
 
+class Deep(BaseModel):
+    marks: list[int]
+    sub: Inner
+
+
 class Page(Model):
     """The benchmark's shape: every common type, a nested model, private state."""
 
@@ -51,6 +56,7 @@ class Page(Model):
     scores: list[int]
     pairs: tuple[str, ...]
     inner: Inner
+    deep: Deep
     attrs: dict[str, str]
     blob: bytes
     created: datetime
@@ -70,6 +76,7 @@ PAGE = Page(
     scores=[1, 2, 3],
     pairs=("x", "y"),
     inner=Inner(street="st", n=4),
+    deep=Deep(marks=[1, 2], sub=Inner(street="a", n=1)),
     attrs={"k": "v"},
     blob=b"\x00\x01",
     created=datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
@@ -222,8 +229,9 @@ def test_a_whole_item_takes_the_generated_path_and_keeps_private_state_apart() -
     assert plan_save(schema, "t", a).request == {}  # nothing changed since the load
     a.tags.add("c")
     a.inner.n = 5
+    a.deep.marks.append(3)
     names = plan_save(schema, "t", a).request["ExpressionAttributeNames"].values()
-    assert sorted(names) == ["inner", "tags"]
+    assert sorted(names) == ["deep", "inner", "tags"]
 
 
 def test_pages_of_whole_and_partial_items_load_as_item_by_item() -> None:
@@ -277,7 +285,7 @@ def test_each_attribute_absent_or_odd_loads_as_the_careful_path_loads_it(field: 
     assert_same(schema, {k: v for k, v in whole.items() if k != field})
     for odd in ODD:
         assert_same(schema, {**whole, field: odd})
-    if field == "inner":
-        for key in ("street", "n", "other"):
-            for odd in ODD:
-                assert_same(schema, {**whole, "inner": {"M": {**whole["inner"]["M"], key: odd}}})
+    nested = whole[field].get("M", {}) if field in ("inner", "deep") else {}
+    for key in (*nested, "other"):
+        for odd in ODD:
+            assert_same(schema, {**whole, field: {"M": {**nested, key: odd}}})

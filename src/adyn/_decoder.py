@@ -14,7 +14,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._tracking import ATOM, WIRE, Tracker
+from ._tracking import ATOM, MAP_INLINE, MODEL_INLINE, SEQUENCE_INLINE, WIRE, Tracker
 from .codecs import DATETIME, INLINE_NAMES, FieldCodec
 
 Wire = dict[str, Any]
@@ -160,14 +160,15 @@ def compile_object_decoder(
             parts.append(f"a{i}")
         elif tracker.kind == ATOM:
             parts.append(target)
-        elif members and codec.fields is not None:  # a nested model built here
+        elif members and codec.fields is not None and tracker.inline == MODEL_INLINE:
+            # a nested model of immutable values, built here: its names, then its values
             names = ", ".join(repr(name) for name in codec.fields)
             parts.append(str(2 * len(members)))
             tail += [names, *members]
-        elif tracker.inline == "tuple(@)":
+        elif tracker.inline == SEQUENCE_INLINE:
             parts.append(f"len({target})")
             tail.append(f"*{target}")
-        elif tracker.inline == "(*@, *@.values())":
+        elif tracker.inline == MAP_INLINE:
             parts.append(f"2 * len({target})")
             tail += [f"*{target}", f"*{target}.values()"]
         else:  # packed as `compile_snapshot` packs it
