@@ -9,10 +9,13 @@ exception sends the item through the careful per-field loop, which handles the r
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .codecs import INLINE_NAMES, FieldCodec
+from ._tracking import ATOM, MAP_INLINE, MODEL_INLINE, SEQUENCE_INLINE, WIRE, Tracker
+from .codecs import DATETIME, INLINE_NAMES, FieldCodec
 
 Wire = dict[str, Any]
 
@@ -38,4 +41,163 @@ def compile_values_decoder(
     lines.append("    return values")
     exec("\n".join(lines), namespace)
     function: Callable[[Wire], dict[str, Any]] = namespace["values_of"]
+    return function
+
+
+def _plain_model(codec: FieldCodec) -> bool:
+    """Whether a codec is a nested model's whose objects `constructor` builds by hand (no
+    `model_post_init`, no extra fields, no private attributes)."""
+    if codec.fields is None or codec.custom is not None:
+        return False
+    model = codec.python_type
+    return (
+        model.__pydantic_post_init__ is None
+        and model.model_config.get("extra") != "allow"
+        and not model.__private_attributes__
+    )
+
+
+class _Source:
+    """The text of a generated whole-item decoder, built up field by field."""
+
+    def __init__(self) -> None:
+        self.namespace: dict[str, Any] = dict(INLINE_NAMES)
+        self.namespace.update(
+            fromisoformat=dt.datetime.fromisoformat, UTC=dt.UTC, set_attr=object.__setattr__
+        )
+        self.lines: list[str] = []
+        self.names = itertools.count()
+
+    def name(self, value: Any, prefix: str) -> str:
+        key = f"{prefix}{next(self.names)}"
+        self.namespace[key] = value
+        return key
+
+    def setter(self, cls: type[Any]) -> Callable[[str, str, str], str]:
+        """`(attribute, object, value)` -> a statement doing `object.__setattr__` on `cls`'s
+        objects: a call of the data descriptor that call finds first in the MRO, directly
+        (which skips the lookup by name)."""
+
+        def statement(attribute: str, target: str, value: str) -> str:
+            found = next(
+                (k.__dict__[attribute] for k in cls.__mro__ if attribute in k.__dict__), None
+            )
+            if found is None or not hasattr(type(found), "__set__"):
+                return f"set_attr({target}, {attribute!r}, {value})"
+            return f"{self.name(found.__set__, 'put')}({target}, {value})"
+
+        return statement
+
+    def value(self, codec: FieldCodec, av: str, target: str, seen: frozenset[int]) -> list[str]:
+        """Lines setting local `target` to what `codec` decodes from the expression `av`; for a
+        nested model built inline, the locals of its values (in field order)."""
+        emit = self.lines.append
+        if codec is DATETIME:  # `_dec_datetime` without its call
+            emit(f"    {target} = fromisoformat({av}['S'])")
+            emit(f"    if {target}.tzinfo is None:")
+            emit(f"        {target} = {target}.replace(tzinfo=UTC)")
+            return []
+        if _plain_model(codec) and id(codec) not in seen and codec.fields is not None:
+            # what the model codec's `decode` gives an item holding every field: values_of
+            # reads each attribute, `constructor` builds the object (no defaults to add)
+            seen = seen | {id(codec)}
+            m = f"{target}m"
+            emit(f"    {m} = {av}['M']")
+            members = []
+            for j, (name, (wire, member)) in enumerate(codec.fields.items()):
+                local = f"{target}_{j}"
+                self.value(member, f"{m}[{wire!r}]", local, seen)
+                members.append((name, local))
+            model = self.name(codec.python_type, "model")
+            new = self.name(codec.python_type.__new__, "new")
+            names = self.name(frozenset(codec.fields), "names")
+            display = ", ".join(f"{name!r}: {local}" for name, local in members)
+            emit(f"    {target} = {new}({model})")
+            setter = self.setter(codec.python_type)
+            emit(f"    {setter('__dict__', target, f'{{{display}}}')}")
+            emit(f"    {setter('__pydantic_fields_set__', target, f'set({names})')}")
+            emit(f"    {setter('__pydantic_extra__', target, 'None')}")
+            emit(f"    {setter('__pydantic_private__', target, 'None')}")
+            return [local for _, local in members]
+        if codec.inline is not None:
+            emit(f"    {target} = {codec.inline.replace('@', av)}")
+        else:
+            emit(f"    {target} = {self.name(codec.decode, 'dec')}({av})")
+        return []
+
+
+def compile_object_decoder(
+    model: type[Any],
+    fields: Sequence[tuple[str, str, FieldCodec, Tracker]],
+    discriminator: tuple[str, Wire] | None,
+    private: dict[str, Any],
+    careful: Callable[[Wire], Any],
+) -> Callable[[Wire], Any]:
+    """`(field name, wire name, codec, tracker)` -> a function from a stored item to the loaded
+    object, its state (see _tracking.py) set.
+
+    The fast way for an item that holds every field: one function reads each attribute once,
+    builds the object's `__dict__` as one dict display and its state as one tuple display from
+    the same locals. It gives what `careful(item)` (`ModelSchema.decode_item`: the values
+    decoder, the snapshot, the object) gives such an item; any exception (an absent attribute,
+    a NULL, another type, a rare number form) sends the item to `careful`, which handles it or
+    names the field in its error.
+    """
+    source = _Source()
+    namespace, emit = source.namespace, source.lines.append
+    emit("def decode(item):")
+    emit("  try:")
+    parts = ["None", "False"]
+    tail: list[str] = []
+    for i, (_, wire, codec, tracker) in enumerate(fields):
+        target = f"v{i}"
+        av = f"item[{wire!r}]"  # repr() of a str is an inert literal: no name becomes code
+        if tracker.kind == WIRE:
+            emit(f"    a{i} = {av}")
+            av = f"a{i}"
+        members = source.value(codec, av, target, frozenset())
+        if tracker.kind == WIRE:
+            parts.append(f"a{i}")
+        elif tracker.kind == ATOM:
+            parts.append(target)
+        elif members and codec.fields is not None and tracker.inline == MODEL_INLINE:
+            # a nested model of immutable values, built here: its names, then its values
+            names = ", ".join(repr(name) for name in codec.fields)
+            parts.append(str(2 * len(members)))
+            tail += [names, *members]
+        elif tracker.inline == SEQUENCE_INLINE:
+            parts.append(f"len({target})")
+            tail.append(f"*{target}")
+        elif tracker.inline == MAP_INLINE:
+            parts.append(f"2 * len({target})")
+            tail += [f"*{target}", f"*{target}.values()"]
+        else:  # packed as `compile_snapshot` packs it
+            if tracker.inline:
+                frozen = tracker.inline.replace("@", target)
+            else:
+                frozen = f"{source.name(tracker.freeze, 'freeze')}({target})"
+            parts.append(f"len(f{i} := {frozen})")
+            tail.append(f"*f{i}")
+    if discriminator is not None:
+        namespace["attribute"], namespace["entity_wire"] = discriminator
+        parts[1] = "item.get(attribute) == entity_wire"
+    namespace["model"], namespace["new"], namespace["careful"] = model, model.__new__, careful
+    namespace["names"] = frozenset(name for name, *_ in fields)
+    namespace["private"] = private
+    display = ", ".join(f"{name!r}: v{i}" for i, (name, *_) in enumerate(fields))
+    setter = source.setter(model)
+    source.lines += [
+        "    obj = new(model)",
+        "    " + setter("__dict__", "obj", f"{{{display}}}"),
+        "    " + setter("__pydantic_fields_set__", "obj", "set(names)"),
+        "    " + setter("__pydantic_extra__", "obj", "None"),
+        "    " + setter("__pydantic_private__", "obj", "dict(private)" if private else "None"),
+        "    " + setter("__adyn_state__", "obj", "(" + ", ".join(parts + tail) + ",)"),
+        "    return obj",
+        "  except Exception:",
+        "    pass",
+        "  return careful(item)",
+    ]
+    exec("\n".join(source.lines), namespace)
+    function: Callable[[Wire], Any] = namespace["decode"]
     return function

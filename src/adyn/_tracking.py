@@ -66,6 +66,13 @@ FIRST = 2  # state[FIRST + i]: the slot of field i
 
 ATOM, FROZEN, WIRE = "atom", "frozen", "wire"
 
+# The inline freezes of sets and lists, of dicts, and of nested models of immutable values.
+SEQUENCE_INLINE, MAP_INLINE, MODEL_INLINE = (
+    "tuple(@)",
+    "(*@, *@.values())",
+    ("(*@.__dict__, *@.__dict__.values())"),
+)
+
 # Types whose instances never change (exact types; enum members are checked apart).
 ATOM_TYPES = frozenset(
     {str, int, float, bool, bytes, Decimal, uuid.UUID, dt.datetime, dt.date, type(None)}
@@ -126,7 +133,7 @@ def compile_tracker(codec: FieldCodec, seen: frozenset[int] = frozenset()) -> Tr
     if tag in ("SS", "NS", "BS") and element is ATOM_TRACKER:
         if origin is frozenset:
             return ATOM_TRACKER
-        return Tracker(FROZEN, tuple, set, _fits_set, "tuple(@)")
+        return Tracker(FROZEN, tuple, set, _fits_set, SEQUENCE_INLINE)
     if tag == "L" and element is not None and element.kind != WIRE:
         return _list_tracker(element, origin is tuple or python_type is tuple)
     if tag == "M" and codec.fields is not None:
@@ -164,7 +171,7 @@ def _list_tracker(element: Tracker, as_tuple: bool) -> Tracker:
 
         if as_tuple:
             return Tracker(ATOM, fits=fits)
-        return Tracker(FROZEN, tuple, list, fits, "tuple(@)")
+        return Tracker(FROZEN, tuple, list, fits, SEQUENCE_INLINE)
     freeze, thaw, member_fits = (
         _member_freeze(element),
         _member_thaw(element),
@@ -193,7 +200,7 @@ def _dict_tracker(element: Tracker) -> Tracker:
         def fits(value: Any) -> bool:
             return type(value) is dict and all(is_atom(v) for v in value.values())
 
-        return Tracker(FROZEN, lambda d: (*d, *d.values()), thaw, fits, "(*@, *@.values())")
+        return Tracker(FROZEN, lambda d: (*d, *d.values()), thaw, fits, MAP_INLINE)
     freeze, thaw_member, member_fits = (
         _member_freeze(element),
         _member_thaw(element),
@@ -241,7 +248,7 @@ def _model_tracker(codec: FieldCodec, seen: frozenset[int]) -> Tracker:
             return False
         return all(k in fits_of and fits_of[k](v) for k, v in value.__dict__.items())
 
-    inline = "(*@.__dict__, *@.__dict__.values())" if atoms else ""
+    inline = MODEL_INLINE if atoms else ""
     return Tracker(FROZEN, freeze, thaw, fits, inline)
 
 

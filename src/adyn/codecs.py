@@ -334,11 +334,12 @@ INLINE_NAMES: dict[str, Any] = {
     "UUID": uuid.UUID,
     "_b64": _b64,
     "_dec_datetime": _dec_datetime,
+    "a2b_base64": binascii.a2b_base64,
 }
 
 STR = _scalar("S", str, _enc_str, lambda av: av["S"], "@['S']")
 BOOL = _scalar("BOOL", bool, _enc_bool, lambda av: av["BOOL"], "@['BOOL']")
-BYTES = _scalar("B", bytes, _enc_bytes, lambda av: _b64(av["B"]), "_b64(@['B'])")
+BYTES = _scalar("B", bytes, _enc_bytes, lambda av: _b64(av["B"]), "a2b_base64(@['B'])")
 UUID_ = _scalar("S", uuid.UUID, _enc_uuid, lambda av: uuid.UUID(av["S"]), "UUID(@['S'])")
 DATETIME = _scalar("S", dt.datetime, _enc_datetime, _dec_datetime, "_dec_datetime(@)")
 TIMESTAMP = _scalar("N", dt.datetime, _enc_timestamp, _dec_timestamp)

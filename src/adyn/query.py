@@ -605,7 +605,11 @@ class _Search(Generic[M]):
 
     async def all(self) -> list[M]:
         """Every result, in order, as a list."""
-        return [item async for item in self]
+        found: list[M] = []
+        async with aclosing(self.pages()) as pages:  # whole pages: no step per item
+            async for page in pages:
+                found += page.items
+        return found
 
     async def count(self) -> int:
         """How many items match (Select=COUNT over every page; `limit` caps the answer).

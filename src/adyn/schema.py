@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
-from ._decoder import compile_values_decoder
+from ._decoder import compile_object_decoder, compile_values_decoder
 from ._entities import Family, family_for
 from ._gc import build_paused
 from ._templates import SLOW, KeyTemplate, compile_templates
@@ -158,6 +158,8 @@ class ModelSchema:
     _snapshot: Callable[[dict[str, Any], Wire, frozenset[str] | None], State] = field(
         default=lambda values, item, loaded: (loaded, False)
     )
+    # item -> object for a whole item (projected is None), the fast way (see _decoder.py)
+    _decode_whole: Callable[[Wire], Any] | None = None
     _defaults: list[tuple[str, Callable[[], Any]]] = field(default_factory=list)
     _private: dict[str, Any] = field(default_factory=dict)
     # shared tables: the family of the table model, this model's entity name (None for the
@@ -435,6 +437,12 @@ class ModelSchema:
         `projected`: when only some fields were read, the names of those fields; the others
         stay unset (reading them raises AttributeError) and `save` never touches them.
         """
+        if projected is None and self._decode_whole is not None:
+            return self._decode_whole(item)
+        return self._decode_carefully(item, projected)
+
+    def _decode_carefully(self, item: Wire, projected: frozenset[str] | None = None) -> Any:
+        """`decode_item` field by field: what the generated whole-item decoder falls back to."""
         try:
             values = self._values_of(item)
         except Exception:
@@ -594,7 +602,12 @@ class ModelSchema:
         Decoding allocates many objects that all survive; the collector would scan them again
         and again for nothing, and once more right after a plain pause (see `_gc`).
         """
-        decode = self.decode_item
+        whole = self._decode_whole if projected is None else None
+        if whole is not None:
+            if len(items) < 64:
+                return [whole(item) for item in items]
+            return build_paused(lambda: [whole(item) for item in items])
+        decode = self._decode_carefully
         if len(items) < 64:
             return [decode(item, projected) for item in items]
         return build_paused(lambda: [decode(item, projected) for item in items])
@@ -983,6 +996,14 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
         assert schema.family.attribute is not None
         tag = (schema.family.attribute, schema.entity_wire)
     schema._snapshot = compile_snapshot(list(specs.values()), tag)
+    if not validate_on_load:
+        schema._decode_whole = compile_object_decoder(
+            cls,
+            [(s.name, s.wire, s.codec, s.tracker) for s in specs.values()],
+            tag,
+            schema._private,
+            schema._decode_carefully,
+        )
     schema.frozen_slots = tuple(s.slot for s in specs.values() if s.tracker.kind == "frozen")
     return schema
 

@@ -1,0 +1,291 @@
+"""The generated whole-item decoder gives what the careful path gives, for any stored item.
+
+`decode_item` builds an object from an item holding every field in one generated function, and
+sends any other item (an absent attribute, a NULL, another DynamoDB type, a rare number form,
+bad base64...) through the careful path. Either way the user sees the same object: the same
+`__dict__` (values, types and order), the same `model_fields_set`, the same change-tracking
+state, or the same error.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+from uuid import UUID
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, PrivateAttr
+
+from _models import Everything
+from _shop import Customer, Order
+from adyn import HashKey, InvalidItem, Model, RangeKey
+from adyn._tracking import expand
+from adyn._writes import plan_save
+from adyn.schema import ModelSchema, schema_of
+from test_codecs import everything
+
+
+class Inner(BaseModel):
+    street: str
+    n: int
+
+
+class Deep(BaseModel):
+    marks: list[int]
+    sub: Inner
+
+
+class Page(Model):
+    """The benchmark's shape: every common type, a nested model, private state."""
+
+    class Meta:
+        table_name = "decode_whole"
+
+    pk: Annotated[str, HashKey()]
+    sk: Annotated[str, RangeKey()]
+    name: str
+    count: int
+    price: float
+    active: bool
+    tags: set[str]
+    nums: set[int]
+    scores: list[int]
+    pairs: tuple[str, ...]
+    inner: Inner
+    deep: Deep
+    attrs: dict[str, str]
+    blob: bytes
+    created: datetime
+    note: str | None = None
+    _seen: str = PrivateAttr(default="no")
+
+
+PAGE = Page(
+    pk="p",
+    sk="s",
+    name="n",
+    count=3,
+    price=1.5,
+    active=True,
+    tags={"a", "b"},
+    nums={1, 2},
+    scores=[1, 2, 3],
+    pairs=("x", "y"),
+    inner=Inner(street="st", n=4),
+    deep=Deep(marks=[1, 2], sub=Inner(street="a", n=1)),
+    attrs={"k": "v"},
+    blob=b"\x00\x01",
+    created=datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+    note="hi",
+)
+
+# What may stand in for an attribute value: other types, NULL, rare and bad forms.
+ODD: list[Any] = [
+    {"NULL": True},
+    {"S": "x"},
+    {"S": ""},
+    {"S": 5},
+    {"N": "1E+2"},
+    {"N": "2.50"},
+    {"N": "x"},
+    {"N": 7},
+    {"BOOL": True},
+    {"B": "AAE="},
+    {"B": "!!"},
+    {"SS": ["a"]},
+    {"NS": ["1", "1E+1"]},
+    {"L": [{"N": "1"}, {"NULL": True}]},
+    {"L": [{"S": "a"}]},
+    {"M": {}},
+    {"M": {"street": {"S": "s"}}},
+    {"M": {"city": {"S": "c"}, "zip": {"NULL": True}}},
+    {"S": "2024-01-01T00:00:00"},
+    {"S": "2024-01-01T00:00:00+02:00"},
+    {"S": "not a date"},
+    {"S": "00000000-0000-0000-0000-000000000007"},
+    {},
+    {"S": "a", "N": "1"},
+    None,
+    "S",
+    7,
+]
+odd_values = st.sampled_from(ODD)
+
+
+def _outcome(decode: Any, item: Any) -> Any:
+    try:
+        return decode(item)
+    except Exception as exc:  # the same error either way is the point
+        return exc
+
+
+def _describe(value: Any) -> Any:
+    """Everything a user can see of a loaded value, nested models included."""
+    if isinstance(value, BaseModel):
+        return (
+            type(value),
+            [(k, _describe(v)) for k, v in value.__dict__.items()],
+            sorted(value.__pydantic_fields_set__),
+            value.__pydantic_extra__,
+            value.__pydantic_private__,
+        )
+    if isinstance(value, list | tuple):
+        return (type(value), [_describe(v) for v in value])
+    if isinstance(value, dict):
+        return (dict, [(k, _describe(v)) for k, v in value.items()])
+    if isinstance(value, set | frozenset):
+        return (type(value), sorted(map(repr, value)))
+    return (type(value), repr(value))
+
+
+def assert_same(schema: ModelSchema, item: Any) -> None:
+    fast = _outcome(schema.decode_item, item)
+    careful = _outcome(schema._decode_carefully, item)
+    if isinstance(careful, Exception):
+        assert type(fast) is type(careful) and str(fast) == str(careful)
+        if isinstance(careful, InvalidItem):
+            assert isinstance(fast, InvalidItem)
+            assert (fast.model, fast.field, fast.key) == (careful.model, careful.field, careful.key)
+        return
+    assert not isinstance(fast, Exception), fast
+    assert _describe(fast) == _describe(careful)
+    count = len(schema.fields)
+    fast_state = expand(fast.__adyn_state__, schema.frozen_slots, count)
+    careful_state = expand(careful.__adyn_state__, schema.frozen_slots, count)
+    assert _describe(fast_state) == _describe(careful_state)
+    assert type(fast.__adyn_state__) is tuple and len(fast.__adyn_state__) == len(
+        careful.__adyn_state__
+    )
+
+
+def _wire(schema: ModelSchema, obj: Any) -> dict[str, Any]:
+    """The item as a transport gives it: through JSON."""
+    return orjson.loads(orjson.dumps(schema.encode_item(obj)))  # type: ignore[no-any-return]
+
+
+def _spoil(item: dict[str, Any], data: st.DataObject, names: list[str]) -> None:
+    for _ in range(data.draw(st.integers(0, 3))):
+        name = data.draw(st.sampled_from(names))
+        how = data.draw(st.sampled_from(["drop", "replace", "nested"]))
+        if how == "drop":
+            item.pop(name, None)
+        elif how == "replace":
+            item[name] = data.draw(odd_values)
+        elif isinstance(item.get(name), dict) and isinstance(item[name].get("M"), dict):
+            inner = item[name]["M"]
+            key = data.draw(st.sampled_from([*inner, "street", "zip"]))
+            inner[key] = data.draw(odd_values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(everything, st.data())
+def test_any_item_of_every_type_loads_as_the_careful_path_loads_it(
+    obj: Everything, data: st.DataObject
+) -> None:
+    schema = schema_of(Everything)
+    item = _wire(schema, obj)
+    assert_same(schema, item)
+    _spoil(item, data, [*(s.wire for s in schema.fields.values()), "extra"])
+    assert_same(schema, item)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_any_item_of_a_whole_model_loads_as_the_careful_path_loads_it(
+    data: st.DataObject,
+) -> None:
+    schema = schema_of(Page)
+    obj = PAGE.model_copy(
+        update={
+            "name": data.draw(st.text(max_size=5)),
+            "count": data.draw(st.integers(-(10**20), 10**20)),
+            "tags": data.draw(st.sets(st.text(min_size=1, max_size=3), min_size=1, max_size=4)),
+            "scores": data.draw(st.lists(st.integers(-5, 5), max_size=4)),
+            "attrs": data.draw(st.dictionaries(st.text(min_size=1, max_size=3), st.text())),
+            "blob": data.draw(st.binary(min_size=1, max_size=8)),
+            "created": data.draw(st.datetimes(timezones=st.just(UTC))),
+        }
+    )
+    item = _wire(schema, obj)
+    assert_same(schema, item)
+    _spoil(item, data, [*(s.wire for s in schema.fields.values())])
+    assert_same(schema, item)
+
+
+def test_a_whole_item_takes_the_generated_path_and_keeps_private_state_apart() -> None:
+    schema = schema_of(Page)
+    item = _wire(schema, PAGE)
+    a, b = schema.decode_item(item), schema.decode_item(item)
+    assert a == PAGE and a.model_fields_set == set(Page.model_fields)
+    assert a.__pydantic_private__ == {"_seen": "no"}
+    a._seen = "yes"
+    a.model_fields_set.add("extra")
+    assert b._seen == "no" and "extra" not in b.model_fields_set  # nothing shared
+    assert a.inner.model_fields_set == {"street", "n"}
+    assert plan_save(schema, "t", a).request == {}  # nothing changed since the load
+    a.tags.add("c")
+    a.inner.n = 5
+    a.deep.marks.append(3)
+    names = plan_save(schema, "t", a).request["ExpressionAttributeNames"].values()
+    assert sorted(names) == ["deep", "inner", "tags"]
+
+
+def test_pages_of_whole_and_partial_items_load_as_item_by_item() -> None:
+    schema = schema_of(Page)
+    whole = _wire(schema, PAGE)
+    partial = {k: v for k, v in whole.items() if k != "note"}
+    null = {**whole, "note": {"NULL": True}}
+    items = [whole, partial, null] * 30  # over 64 items: built with the collector paused
+    loaded = schema.decode_page(items)
+    assert [_describe(o) for o in loaded] == [_describe(schema._decode_carefully(i)) for i in items]
+    assert loaded[1].model_fields_set == set(Page.model_fields) - {"note"}
+
+
+def test_a_missing_required_field_or_a_wrong_type_is_the_careful_error() -> None:
+    schema = schema_of(Page)
+    item = _wire(schema, PAGE)
+    del item["count"]
+    with pytest.raises(InvalidItem, match="has no 'count' attribute") as info:
+        schema.decode_item(item)
+    assert (info.value.model, info.value.field) == ("Page", "count")
+    item = {**_wire(schema, PAGE), "created": {"N": "1"}}
+    with pytest.raises(InvalidItem, match="not of DynamoDB type S") as info:
+        schema.decode_item(item)
+    assert info.value.field == "created" and info.value.key == {"pk": "p", "sk": "s"}
+
+
+@pytest.mark.parametrize("tagged", [True, False])
+def test_entities_record_whether_the_item_holds_their_discriminator(tagged: bool) -> None:
+    for obj in (
+        Customer(id=UUID(int=1), email="a@example.com", name="Ada"),
+        Order(
+            id=UUID(int=2),
+            customer_id=UUID(int=1),
+            placed_at=datetime(2024, 1, 1, tzinfo=UTC),
+            total=Decimal("9.50"),
+        ),
+    ):
+        schema = schema_of(type(obj))
+        item = _wire(schema, obj)
+        if not tagged:
+            del item["type"]
+        assert_same(schema, item)
+        state = schema.decode_item(item).__adyn_state__
+        assert state[1] is tagged
+
+
+@pytest.mark.parametrize("field", [s.wire for s in schema_of(Page).fields.values()])
+def test_each_attribute_absent_or_odd_loads_as_the_careful_path_loads_it(field: str) -> None:
+    schema = schema_of(Page)
+    whole = _wire(schema, PAGE)
+    assert_same(schema, {k: v for k, v in whole.items() if k != field})
+    for odd in ODD:
+        assert_same(schema, {**whole, field: odd})
+    nested = whole[field].get("M", {}) if field in ("inner", "deep") else {}
+    for key in (*nested, "other"):
+        for odd in ODD:
+            assert_same(schema, {**whole, field: {"M": {**nested, key: odd}}})
