@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 
 import adyn
 from _models import Post, Shared1, Shared2
@@ -285,3 +285,26 @@ def test_nested_models_and_aliases_in_nested_models() -> None:
     obj = Outer(pk=uuid4(), inner=Inner(value=1), inners=[Inner(value=2, label="x")])
     assert schema.decode_item(schema.encode_item(obj)) == obj
     assert Outer.inner.value._segments == ("inner", "value")
+
+
+class Session(Model):
+    class Meta:
+        table_name = "sessions"
+
+    id: Annotated[str, HashKey()]
+    _seen: list[str] = PrivateAttr(default_factory=list)
+    _notes: list[str] = PrivateAttr(default=[])
+    _limit: int = PrivateAttr(default=3)
+
+
+@pytest.mark.parametrize("items", [1, 100])  # one item, and a page big enough to build paused
+def test_loaded_objects_get_their_own_private_attribute_values(items: int) -> None:
+    """As constructed ones do: a default_factory is called, a mutable default is not shared."""
+    page = schema_of(Session).decode_page([{"id": {"S": f"s{i}"}} for i in range(items)])
+    first = page[0]
+    second = schema_of(Session).decode_item({"id": {"S": "x"}})
+    first._seen.append("a")
+    first._notes.append("n")
+    assert second._seen == [] and second._notes == [] and second._limit == 3
+    assert all(o._seen == [] for o in page[1:])
+    assert Session(id="y")._notes == []

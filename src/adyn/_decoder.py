@@ -131,6 +131,7 @@ def compile_object_decoder(
     fields: Sequence[tuple[str, str, FieldCodec, Tracker]],
     discriminator: tuple[str, Wire] | None,
     private: dict[str, Any],
+    private_factory: Callable[[], dict[str, Any]] | None,
     careful: Callable[[Wire], Any],
 ) -> Callable[[Wire], Any]:
     """`(field name, wire name, codec, tracker)` -> a function from a stored item to the loaded
@@ -184,6 +185,7 @@ def compile_object_decoder(
     namespace["model"], namespace["new"], namespace["careful"] = model, model.__new__, careful
     namespace["names"] = frozenset(name for name, *_ in fields)
     namespace["private"] = private
+    namespace["fresh_private"] = private_factory
     display = ", ".join(f"{name!r}: v{i}" for i, (name, *_) in enumerate(fields))
     setter = source.setter(model)
     source.lines += [
@@ -191,7 +193,12 @@ def compile_object_decoder(
         "    " + setter("__dict__", "obj", f"{{{display}}}"),
         "    " + setter("__pydantic_fields_set__", "obj", "set(names)"),
         "    " + setter("__pydantic_extra__", "obj", "None"),
-        "    " + setter("__pydantic_private__", "obj", "dict(private)" if private else "None"),
+        "    "
+        + setter(
+            "__pydantic_private__",
+            "obj",
+            "fresh_private()" if private_factory else "dict(private)" if private else "None",
+        ),
         "    " + setter("__adyn_state__", "obj", "(" + ", ".join(parts + tail) + ",)"),
         "    return obj",
         "  except Exception:",

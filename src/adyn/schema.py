@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -75,6 +76,10 @@ _STREAM_VIEWS = {
     "new_and_old": "NEW_AND_OLD_IMAGES",
 }
 _KEY_TYPES = frozenset({"S", "N", "B"})
+
+
+# private attribute defaults that loaded objects may share (never changed in place)
+_IMMUTABLE = frozenset({type(None), str, int, float, bool, bytes, tuple, frozenset, Decimal})
 
 
 @dataclass(eq=False)
@@ -161,7 +166,9 @@ class ModelSchema:
     # item -> object for a whole item (projected is None), the fast way (see _decoder.py)
     _decode_whole: Callable[[Wire], Any] | None = None
     _defaults: list[tuple[str, Callable[[], Any]]] = field(default_factory=list)
-    _private: dict[str, Any] = field(default_factory=dict)
+    _private: dict[str, Any] = field(default_factory=dict)  # defaults of private attributes
+    # private attributes with a factory or a mutable default: each object's own values
+    _private_factory: Callable[[], dict[str, Any]] | None = None
     # shared tables: the family of the table model, this model's entity name (None for the
     # table model and plain models) and the discriminator attribute value it writes
     family: Family | None = None
@@ -475,8 +482,11 @@ class ModelSchema:
         object.__setattr__(obj, "__dict__", values)
         object.__setattr__(obj, "__pydantic_fields_set__", fields_set)
         object.__setattr__(obj, "__pydantic_extra__", None)
+        fresh = self._private_factory
         object.__setattr__(
-            obj, "__pydantic_private__", dict(self._private) if self._private else None
+            obj,
+            "__pydantic_private__",
+            fresh() if fresh is not None else dict(self._private) if self._private else None,
         )
         object.__setattr__(obj, "__adyn_state__", state)
         return obj
@@ -972,11 +982,13 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
     schema._decode_plan = [(s.name, s.wire, s.codec.decode) for s in specs.values()]
     schema._values_of = compile_values_decoder([(s.name, s.wire, s.codec) for s in specs.values()])
     schema._defaults = [(s.name, s.missing) for s in specs.values() if s.missing is not None]
-    schema._private = {
-        k: v.get_default()
-        for k, v in (cls.__private_attributes__ or {}).items()
-        if k != "_adyn_state"
-    }
+    private = {k: v for k, v in (cls.__private_attributes__ or {}).items() if k != "_adyn_state"}
+    if all(v.default_factory is None and type(v.default) in _IMMUTABLE for v in private.values()):
+        schema._private = {k: v.get_default() for k, v in private.items()}
+    else:  # each loaded object its own values, as pydantic gives a constructed one
+        schema._private_factory = lambda: {
+            k: v.get_default(call_default_factory=True) for k, v in private.items()
+        }
     _join_family(schema, options)
     if options.get("keys") is not None:
         key_attributes: dict[str, FieldSpec] = {}
@@ -1002,6 +1014,7 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
             [(s.name, s.wire, s.codec, s.tracker) for s in specs.values()],
             tag,
             schema._private,
+            schema._private_factory,
             schema._decode_carefully,
         )
     schema.frozen_slots = tuple(s.slot for s in specs.values() if s.tracker.kind == "frozen")
