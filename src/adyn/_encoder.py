@@ -35,9 +35,17 @@ from .errors import InvalidItem
 
 if TYPE_CHECKING:
     from ._templates import KeyTemplate
-    from .schema import ModelSchema
+    from .schema import FieldSpec, ModelSchema
 
-__all__ = ["MAX_ITEM_BYTES", "Encoder", "SaveEncoder", "encode_checked", "encoder_of", "too_large"]
+__all__ = [
+    "MAX_ITEM_BYTES",
+    "Encoder",
+    "SaveEncoder",
+    "encode_checked",
+    "encoder_of",
+    "key_limit",
+    "too_large",
+]
 
 Wire = dict[str, Any]
 Encoder = Callable[[dict[str, Any]], tuple[Wire, int]]
@@ -339,6 +347,11 @@ class _Gen:
         return lines, False
 
 
+def key_limit(spec: FieldSpec) -> int:
+    """The longest S or B value DynamoDB takes for a table key (the hash key, the range key)."""
+    return 2048 if spec.key == "hash" else 1024
+
+
 def _key_check(w: str, limit: int, ind: str) -> list[str]:
     """What `_check_key` refuses: no value, an empty value, a value too long."""
     return [
@@ -377,7 +390,7 @@ def compile_encoder(schema: ModelSchema, save: bool) -> Callable[..., Any]:
         capture = [] if raw is None else [f"{raw} = w[{spec.codec.wire_type!r}]"]
         if spec.key is not None:
             body, _ = gen.emit(spec.codec, "v", "w", "z", "    ", ())
-            limit = 2048 if spec.key == "hash" else 1024
+            limit = key_limit(spec)
             lines += [
                 f"    v = get({spec.name!r})",
                 "    if v is None: raise Slow",
@@ -476,8 +489,7 @@ def _template_lines(
             lines.append(f"        rm |= {bits[name]}")
     lines.append("    else:")
     if attr.key is not None:
-        limit = 2048 if attr.key == "hash" else 1024
-        lines.append(f"        if not t or len(t) > {limit}: raise Slow")
+        lines.append(f"        if not t or len(t) > {key_limit(attr)}: raise Slow")
     elif attr.index_key:
         lines.append("        if not t: raise Slow")
     lines += [

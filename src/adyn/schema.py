@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from ._decoder import compile_object_decoder, compile_values_decoder
+from ._encoder import key_limit
 from ._entities import Family, family_for
 from ._gc import build_paused
 from ._templates import SLOW, KeyTemplate, compile_templates
@@ -378,7 +379,7 @@ class ModelSchema:
         ((tag, raw),) = wire.items()
         if tag in ("S", "B") and len(raw) == 0:
             raise InvalidItem(self.name, spec.name, "a key value cannot be empty", obj)
-        if tag in ("S", "B") and len(raw) > (2048 if spec.key == "hash" else 1024):
+        if tag in ("S", "B") and len(raw) > key_limit(spec):
             raise InvalidItem(self.name, spec.name, "key value too long for DynamoDB", obj)
         return wire
 
