@@ -21,6 +21,7 @@ from ._calls import CallInfo
 from ._concurrency import run_bounded
 from ._context import Context
 from ._encoder import encode_checked
+from ._gc import promote_if_due
 from ._writes import set_state, state_of
 from .errors import BatchIncomplete, DynamoError, InvalidItem, MissingObjects, OutcomeUnknown
 from .schema import ItemState, ModelSchema
@@ -54,6 +55,23 @@ def identity(table: str, key: Wire) -> Identity:
 
 def _key_names(schema: ModelSchema) -> list[str]:
     return [s.wire for s in schema.key_fields]
+
+
+_SORTED_KEYS: dict[ModelSchema, tuple[str, ...]] = {}
+
+
+def item_identity(table: str, item: Wire, schema: ModelSchema) -> Identity:
+    """`identity` of an item's key, read from the item itself (no key dict built)."""
+    names = _SORTED_KEYS.get(schema)
+    if names is None:
+        names = _SORTED_KEYS[schema] = tuple(sorted(_key_names(schema)))
+    parts = []
+    for name in names:
+        ((tag, value),) = item[name].items()
+        if tag == "N":
+            value = Decimal(value).normalize()
+        parts.append((name, tag, value))
+    return table, tuple(parts)
 
 
 def fill(obj: Any, schema: ModelSchema, item: Wire, table: str) -> bool:
@@ -219,12 +237,15 @@ class Batch:
 
     def save(self, *objs: Model) -> None:
         """Queue a full put of each object (no condition; replaces the whole item)."""
+        bound, ops = self._ctx.bound, self._ops
         for obj in objs:
-            schema, table = self._ctx.bound(type(obj))
-            _refuse_unique(schema, obj, "save")
+            schema, table = bound(type(obj))
+            if schema.unique:
+                _refuse_unique(schema, obj, "save")
             item, _ = encode_checked(schema, obj)  # one pass: the item and its size
-            ident = identity(table, {n: item[n] for n in _key_names(schema)})
-            self._ops.append(_Op(table, ident, {"PutRequest": {"Item": item}}, obj, schema, 0))
+            ident = item_identity(table, item, schema)
+            ops.append(_Op(table, ident, {"PutRequest": {"Item": item}}, obj, schema, 0))
+            promote_if_due()  # the queue stays until the flush: keep the collector off it
 
     def delete(self, *objs: Model) -> None:
         """Queue a delete of each object's item (by key)."""
@@ -268,23 +289,27 @@ class Batch:
         # Writes to the same key go in successive rounds so their order holds and no request
         # carries one key twice (DynamoDB refuses that).
         rounds: list[list[_Op]] = []
-        depth: dict[Identity, int] = {}
-        for op in ops:
-            n = depth.get(op.ident, 0)
-            depth[op.ident] = n + 1
-            if n == len(rounds):
-                rounds.append([])
-            rounds[n].append(op)
+        if len({op.ident for op in ops}) == len(ops):
+            rounds.append(ops)  # every key once (the common case): one round
+        else:
+            depth: dict[Identity, int] = {}
+            for op in ops:
+                n = depth.get(op.ident, 0)
+                depth[op.ident] = n + 1
+                if n == len(rounds):
+                    rounds.append([])
+                rounds[n].append(op)
         outcome = _Outcome()
         for round_ops in rounds:
             await self._write_round(round_ops, outcome)
-        settled = {id(op) for op in outcome.failed} | {id(op) for op in outcome.unknown}
-        done_ok = [op for op in ops if id(op) not in settled]
+        if outcome.failed or outcome.unknown:
+            settled = {id(op) for op in outcome.failed} | {id(op) for op in outcome.unknown}
+            done_ok = [op for op in ops if id(op) not in settled]
+        else:
+            done_ok = ops
         for op in done_ok:
-            if "PutRequest" in op.request:
-                set_state(op.obj, ItemState(op.request["PutRequest"]["Item"], None))
-            else:
-                set_state(op.obj, None)
+            put = op.request.get("PutRequest")
+            set_state(op.obj, None if put is None else ItemState(put["Item"], None))
         self._flushed.extend(op.obj for op in done_ok)
         if outcome.failed or outcome.unknown:
             error = BatchIncomplete(
