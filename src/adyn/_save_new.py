@@ -30,7 +30,7 @@ Wire = dict[str, Any]
 class _Shape:
     """A save's update expression for one set of fields set and removed."""
 
-    __slots__ = ("expression", "names", "pairs", "removes", "sets", "tail")
+    __slots__ = ("expression", "keys", "names", "pairs", "removes", "sets", "stored", "tail")
 
     def __init__(self, schema: ModelSchema, set_mask: int, remove_mask: int) -> None:
         bits = field_bits(schema)
@@ -49,6 +49,9 @@ class _Shape:
         n = len(self.sets)
         self.pairs = list(zip(refs[:n], [s.wire for s in self.sets], strict=True))
         self.tail = refs[n:]  # the version's, then the discriminator's
+        self.keys = [s.wire for s in schema.key_fields]
+        # the fields whose values the item holds (the version's is added when a save bumps it)
+        self.stored = [s.name for s in schema.key_fields] + [s.name for s in self.sets]
 
 
 def plan_new(
@@ -67,17 +70,23 @@ def plan_new(
     shape = schema._save_shapes.get((set_mask, remove_mask))
     if shape is None:
         shape = schema._save_shapes[set_mask, remove_mask] = _Shape(schema, set_mask, remove_mask)
-    key = {s.wire: item[s.wire] for s in schema.key_fields}
+    key = {wire: item[wire] for wire in shape.keys}
 
     version_cond, bump = _writes._version_parts(schema, obj)
-    user_cond = _writes._user_condition(condition)
-    atomic_cond = _writes._atomic_condition(schema, obj, None) if atomic else None
-    sets = [(s, item[s.wire]) for s in shape.sets]
-    unique_cond, guards = (
-        _writes._unique_moves(schema, table, key, obj, None, sets, shape.removes)
-        if schema.unique
-        else (None, [])
-    )
+    conditions = []
+    if condition is not None:
+        conditions.append(_writes._user_condition(condition))
+    if atomic:
+        conditions.append(_writes._atomic_condition(schema, obj, None))
+    if version_cond is not None:
+        conditions.append(version_cond)
+    guards: list[Any] = []
+    if schema.unique:
+        sets = [(s, item[s.wire]) for s in shape.sets]
+        unique_cond, guards = _writes._unique_moves(
+            schema, table, key, obj, None, sets, shape.removes
+        )
+        conditions.append(unique_cond)
     values = {ref: item[wire] for ref, wire in shape.pairs}
     tail = iter(shape.tail)
     if bump is not None:
@@ -88,7 +97,7 @@ def plan_new(
         tag = schema.family.attribute
         values[next(tail)] = schema.entity_wire
     request: Wire = {"TableName": table, "Key": key, "UpdateExpression": shape.expression}
-    cond = all_of([user_cond, atomic_cond, version_cond, unique_cond])
+    cond = all_of(conditions) if conditions else None
     if cond is not None:
         r = Renderer.resume(shape.names, values)
         _writes._add_condition(request, cond, r)
@@ -99,12 +108,41 @@ def plan_new(
         if values:
             request["ExpressionAttributeValues"] = values
 
-    def done() -> None:
-        # the compact state of what was written (see _tracking), by the generated snapshot
+    done = _Done(schema, shape, obj, item, bump, tag)
+    return _writes.WritePlan(request, cond is None, done, obj, guards)
+
+
+class _Done:
+    """What a successful save of a new object records: the compact state of what was written
+    (see _tracking), by the generated snapshot. An object rather than a closure: one tracked
+    container instead of a function and a cell per variable."""
+
+    __slots__ = ("bump", "item", "obj", "schema", "shape", "tag")
+
+    def __init__(
+        self,
+        schema: ModelSchema,
+        shape: _Shape,
+        obj: Any,
+        item: Wire,
+        bump: tuple[FieldSpec, int] | None,
+        tag: str | None,
+    ) -> None:
+        self.schema, self.shape, self.obj, self.item, self.bump, self.tag = (
+            schema,
+            shape,
+            obj,
+            item,
+            bump,
+            tag,
+        )
+
+    def __call__(self) -> None:
+        schema, obj, bump, tag = self.schema, self.obj, self.bump, self.tag
         data = obj.__dict__
-        written = item
+        written = self.item
         if bump is not None or tag is not None:
-            written = dict(item)
+            written = dict(written)
             if bump is not None:
                 spec, new_version = bump
                 data[spec.name] = new_version
@@ -112,7 +150,7 @@ def plan_new(
             if tag is not None:
                 written[tag] = schema.entity_wire
         # only what is stored counts (a value stored as absent, such as an empty set, too)
-        stored = {s.name: data[s.name] for s in schema.fields.values() if s.wire in written}
+        names = self.shape.stored if bump is None else [*self.shape.stored, bump[0].name]
+        # every field stored: the object's own dict is that mapping (it holds just the fields)
+        stored = data if len(names) == len(data) else {n: data[n] for n in names}
         _writes.set_state(obj, schema._snapshot(stored, written, None))
-
-    return _writes.WritePlan(request, cond is None, done, obj, guards)

@@ -8,7 +8,7 @@ the object once the write succeeded.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -29,6 +29,7 @@ from .expressions import (
     render_actions,
     render_condition,
 )
+from .model import Model
 from .schema import FieldSpec, ItemState, ModelSchema
 
 Wire = dict[str, Any]
@@ -39,14 +40,14 @@ NO_SUCH_ATTRIBUTE = "adyn:none"
 # DynamoDB's item size limit; counted the way DynamoDB counts (names + values, UTF-8).
 
 
-@dataclass
+@dataclass(slots=True)
 class WritePlan:
     request: Wire
     idempotent: bool
     done: Callable[[], None]
     obj: Any = None
     # guard writes that go in the same transaction (`Unique()` fields; see _unique.py)
-    guards: list[Guard] = field(default_factory=list)
+    guards: Sequence[Guard] = ()
     guard: Guard | None = None  # set on the plan of a guard write itself
 
 
@@ -59,10 +60,18 @@ def _nothing() -> None:
     return None
 
 
+# The slot itself: a new object's unset slot raises AttributeError at once, where
+# `getattr(obj, name, None)` would first run pydantic's __getattr__ (three times as long).
+_read_state = Model.__dict__["__adyn_state__"].__get__
+
+
 def state_of(obj: Any) -> State | ItemState | None:
     """An object's state as it is held (compact or wire form; `ModelSchema.state_of` gives the
     compact form): to move it from one object to another."""
-    return getattr(obj, "__adyn_state__", None)
+    try:
+        return _read_state(obj)  # type: ignore[no-any-return]
+    except AttributeError:
+        return None
 
 
 def set_state(obj: Any, state: State | ItemState | None) -> None:
