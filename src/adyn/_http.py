@@ -1,10 +1,12 @@
-"""`HTTPTransport`: adyn's default transport, DynamoDB's JSON protocol over one aiohttp session.
+"""`HTTPTransport`: adyn's default transport, DynamoDB's JSON protocol over keep-alive HTTP/1.1.
 
 One attempt per call, no retries (the engine's `RetryPolicy` decides): the request is written
-with orjson, signed by adyn's own SigV4 signer (`_sigv4`), and POSTed through one shared
-`aiohttp.ClientSession` whose pool holds `max_connections` connections. The answer is read once,
-its `x-amz-crc32` checked, and parsed with orjson. Region, endpoints and credentials are worked
-out once, at `open()`, from an aiobotocore session (`_aws`); botocore is never on the call path.
+with orjson, signed by adyn's own SigV4 signer (`_sigv4`), and POSTed through adyn's own
+keep-alive client (`_http1`) whose pool holds `max_connections` connections; through an HTTP
+proxy (configured for the service), through one `aiohttp.ClientSession` instead. The answer is
+read once, its `x-amz-crc32` checked, and parsed with orjson. Region, endpoints and credentials
+are worked out once, at `open()`, from a botocore session (`_aws`); botocore is never on the
+call path.
 
 What a call raises is always a `DynamoError` (or `InvalidArgument`, `EngineClosed`):
 
@@ -14,8 +16,8 @@ What a call raises is always a `DynamoError` (or `InvalidArgument`, `EngineClose
 - `ConnectionLost`, `ReadTimeout`, `MalformedResponse`, `CRC32CheckFailed`: the request may have
   reached the server (a reused keep-alive connection that breaks may have delivered it).
 
-aiohttp's exceptions are never chained to these: they hold the request's headers, and so the
-signature and the session token. Nothing in this module logs.
+The HTTP clients' exceptions are never chained to these: aiohttp's hold the request's headers,
+and so the signature and the session token. Nothing in this module logs.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ import zlib
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import anyio.to_thread
 import orjson
 from yarl import URL
@@ -37,6 +38,17 @@ from . import __version__
 from ._aws import SERVICES, SIGNING_NAME, TARGET_PREFIX, CredentialSource, host_header, resolve
 from ._aws import validate_endpoint_url as _validate_endpoint_url
 from ._gc import build_paused
+from ._http1 import (
+    ConnectTimedOut,
+    Lost,
+    Malformed,
+    NotSent,
+    Pool,
+    PoolClosed,
+    ReadTimedOut,
+    WireError,
+    request_head,
+)
 from ._sigv4 import Credentials, Signer
 from .errors import (
     CONNECT_TIMEOUT,
@@ -52,6 +64,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    import aiohttp
     from aiobotocore.session import AioSession
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_READ_TIMEOUT", "HTTPTransport", "parse_body"]
@@ -69,7 +82,7 @@ DEFAULT_READ_TIMEOUT = 30.0
 KEEPALIVE_TIMEOUT = 15.0
 
 _CONTENT_TYPE = "application/x-amz-json-1.0"
-_USER_AGENT = f"adyn/{__version__} aiohttp/{aiohttp.__version__}"
+_USER_AGENT = f"adyn/{__version__}"
 _EXPIRED_TOKEN = "ExpiredTokenException"
 _LARGE_BODY = 64 * 1024
 _CLOSED_BEFORE_SENDING = "the transport was closed before this request was sent"
@@ -89,12 +102,16 @@ def parse_body(body: bytes) -> Any:
 class _Route:
     """Where one service's calls go, and how they are signed."""
 
-    __slots__ = ("proxy", "signer", "url")
+    __slots__ = ("host", "path", "port", "proxy", "secure", "signer", "url")
 
     def __init__(self, url: str, signer: Signer, proxy: str | None) -> None:
         self.url = URL(url)
         self.signer = signer
         self.proxy = URL(proxy) if proxy else None
+        self.host = self.url.host or ""
+        self.secure = self.url.scheme == "https"
+        self.port = self.url.port or (443 if self.secure else 80)
+        self.path = self.url.raw_path or "/"
 
 
 class HTTPTransport:
@@ -150,7 +167,8 @@ class HTTPTransport:
         self.max_connections = max_connections
         self.connect_timeout = float(connect_timeout)
         self.read_timeout = float(read_timeout)
-        self._http: aiohttp.ClientSession | None = None
+        self._http: Pool | None = None
+        self._proxied: aiohttp.ClientSession | None = None  # only for routes through a proxy
         self._routes: dict[str, _Route] = {}
         self._credentials: CredentialSource | None = None
         self._open_lock: anyio.Lock | None = None
@@ -229,24 +247,17 @@ class HTTPTransport:
                 unsigned_headers={"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"},
             )
             routes[service] = _Route(url, signer, resolution.proxies.get(service))
-        connector = aiohttp.TCPConnector(
+        self._http = Pool(
             limit=self.max_connections,
-            limit_per_host=0,
-            ssl=context if context is not None else True,
-            keepalive_timeout=KEEPALIVE_TIMEOUT,
+            ssl_context=context,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            keepalive=KEEPALIVE_TIMEOUT,
         )
-        # sock_connect covers only setting up a connection, never waiting for a pooled one
-        # (`connect` would); sock_read is the longest silence once the request is sent.
-        timeout = aiohttp.ClientTimeout(
-            total=None, connect=None, sock_connect=self.connect_timeout, sock_read=self.read_timeout
-        )
-        self._http = aiohttp.ClientSession(
-            connector=connector,
-            timeout=timeout,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
-            trust_env=False,
-        )
+        if any(route.proxy is not None for route in routes.values()):
+            self._proxied = _proxy_session(
+                self.max_connections, context, self.connect_timeout, self.read_timeout
+            )
         self._routes = routes
         self._credentials = resolution.credentials
         self.region = resolution.region
@@ -256,9 +267,12 @@ class HTTPTransport:
         """Close the HTTP session; calls after this raise `EngineClosed`."""
         self._closed = True
         http, self._http = self._http, None
+        proxied, self._proxied = self._proxied, None
         self._routes = {}
         if http is not None:
             await http.close()
+        if proxied is not None:
+            await proxied.close()
 
     # ------------------------------------------------------------------ calls
 
@@ -283,6 +297,47 @@ class HTTPTransport:
         assert source is not None
         credentials = source.credentials if now < source.refresh_at else await source.refreshed(now)
         headers = route.signer.sign(credentials, body, operation, now)
+        if route.proxy is not None:
+            status, response_headers, raw = await self._through_proxy(
+                route, body, headers, operation
+            )
+        else:
+            try:
+                head = request_head(route.path, headers, len(body))
+            except ValueError as exc:
+                raise InvalidArgument(f"{operation}: {exc}") from None
+            try:
+                response = await http.post(route.host, route.port, route.secure, head, body)
+            except WireError as exc:  # never chained: see the module's docstring
+                raise _wire_failure(exc, operation) from None
+            status, response_headers, raw = response.status, response.headers, response.body
+        request_id = response_headers.get("x-amzn-requestid")
+        expected = response_headers.get("x-amz-crc32")
+        if expected is not None and not _crc_matches(raw, expected):
+            raise service_error(
+                CRC32_CHECK_FAILED,
+                "the response body failed its CRC32 check (damaged on the way)",
+                operation,
+                status=status,
+                request_id=request_id,
+            )
+        encoding = response_headers.get("content-encoding")
+        if encoding is not None and encoding.lower() != "identity":
+            raw = _decoded(raw, encoding, operation, status, request_id)
+        if status < 300:
+            return _answer(raw, operation, status, request_id)
+        error = _service_failure(raw, response_headers, operation, status, request_id)
+        if error.code == _EXPIRED_TOKEN:
+            # The engine sends the call again (nothing was done): with fresh credentials.
+            await source.expired(credentials)
+        raise error
+
+    async def _through_proxy(
+        self, route: _Route, body: bytes, headers: Any, operation: str
+    ) -> tuple[int, Any, bytes]:
+        http = self._proxied
+        if http is None:
+            raise self._not_ready("dynamodb")
         failure: DynamoError | None = None
         try:
             response = await http.post(
@@ -302,28 +357,7 @@ class HTTPTransport:
             failure = service_error(CONNECTION_FAILED, _CLOSED_BEFORE_SENDING, operation)
         if failure is not None:
             raise failure
-        status = response.status
-        response_headers = response.headers
-        request_id = response_headers.get("x-amzn-RequestId")
-        expected = response_headers.get("x-amz-crc32")
-        if expected is not None and not _crc_matches(raw, expected):
-            raise service_error(
-                CRC32_CHECK_FAILED,
-                "the response body failed its CRC32 check (damaged on the way)",
-                operation,
-                status=status,
-                request_id=request_id,
-            )
-        encoding = response_headers.get("Content-Encoding")
-        if encoding is not None and encoding.lower() != "identity":
-            raw = _decoded(raw, encoding, operation, status, request_id)
-        if status < 300:
-            return _answer(raw, operation, status, request_id)
-        error = _service_failure(raw, response_headers, operation, status, request_id)
-        if error.code == _EXPIRED_TOKEN:
-            # The engine sends the call again (nothing was done): with fresh credentials.
-            await source.expired(credentials)
-        raise error
+        return response.status, response.headers, raw
 
     def _not_ready(self, service: str) -> Exception:
         if self._closed:
@@ -338,6 +372,55 @@ class HTTPTransport:
     def credentials(self) -> Credentials | None:
         """The credentials the next call signs with (None before `open`)."""
         return self._credentials.credentials if self._credentials is not None else None
+
+
+def _proxy_session(
+    limit: int, context: ssl.SSLContext | None, connect_timeout: float, read_timeout: float
+) -> aiohttp.ClientSession:
+    """The aiohttp session of the routes that go through an HTTP proxy."""
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(
+        limit=limit,
+        limit_per_host=0,
+        ssl=context if context is not None else True,
+        keepalive_timeout=KEEPALIVE_TIMEOUT,
+    )
+    # sock_connect covers only setting up a connection, never waiting for a pooled one
+    # (`connect` would); sock_read is the longest silence once the request is sent.
+    timeout = aiohttp.ClientTimeout(
+        total=None, connect=None, sock_connect=connect_timeout, sock_read=read_timeout
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,
+        trust_env=False,
+    )
+
+
+def _wire_failure(exc: WireError, operation: str) -> DynamoError:
+    """The adyn error for a failure of adyn's own HTTP client (see `_http1`)."""
+    if isinstance(exc, PoolClosed):
+        return service_error(CONNECTION_FAILED, _CLOSED_BEFORE_SENDING, operation)
+    if isinstance(exc, ConnectTimedOut):
+        code = CONNECT_TIMEOUT
+        what = "no connection could be set up in time; nothing was sent"
+    elif isinstance(exc, NotSent):
+        code = CONNECTION_FAILED
+        what = "no connection could be made; nothing was sent"
+    elif isinstance(exc, ReadTimedOut):
+        code = READ_TIMEOUT
+        what = "the server did not answer in time; the request may have been applied"
+    elif isinstance(exc, Malformed):
+        code = MALFORMED_RESPONSE
+        what = "the answer is not valid HTTP; the request may have been applied"
+    else:
+        assert isinstance(exc, Lost)
+        code = CONNECTION_LOST
+        what = "the connection broke after the request was sent; it may have been applied"
+    return service_error(code, f"{what} ({type(exc).__name__}: {exc})", operation)
 
 
 def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
@@ -422,7 +505,7 @@ def _service_failure(
         data = {}
     code = str(data.get("__type") or "").rpartition("#")[2]
     if not code:  # botocore's fallback: the x-amzn-ErrorType header ("Code:http://...")
-        code = str(headers.get("x-amzn-ErrorType") or "").partition(":")[0].strip()
+        code = str(headers.get("x-amzn-errortype") or "").partition(":")[0].strip()
     if not code:
         code = f"HTTP{status}"
     message = data.get("message") or data.get("Message") or ""
@@ -438,7 +521,10 @@ def _cancelled() -> bool:
 
 
 def _connection_failure(exc: Exception, operation: str, *, closing: bool) -> DynamoError:
-    """The adyn error for an exception raised while sending or reading (never chained)."""
+    """The adyn error for an exception aiohttp raised while sending or reading (never
+    chained)."""
+    import aiohttp
+
     if closing and isinstance(exc, RuntimeError):  # aiohttp's "Session is closed": not sent
         return service_error(CONNECTION_FAILED, _CLOSED_BEFORE_SENDING, operation)
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
@@ -461,6 +547,8 @@ def _connection_failure(exc: Exception, operation: str, *, closing: bool) -> Dyn
 
 def _describe(exc: BaseException) -> str:
     """`Type: message` of an aiohttp or OS error: endpoint and reason, never headers."""
+    import aiohttp
+
     if isinstance(exc, aiohttp.ClientResponseError):
         text = f"status {exc.status}, {exc.message}"  # its repr would show the request headers
     else:
