@@ -35,3 +35,28 @@ def test_every_public_name_still_imports() -> None:
     assert [
         name for name in ("click", "rich", "adyn.testing", "moto") if _loaded(modules, name)
     ] == []
+
+
+def test_an_engine_at_work_loads_no_http_library(moto_endpoint: str) -> None:
+    # adyn's own HTTP/1.1 client carries the calls; aiohttp serves routes through a proxy only
+    code = f"""
+import asyncio
+from typing import Annotated
+from adyn import Engine, HashKey, Model
+
+class Note(Model):
+    class Meta:
+        table_name = "adyn-import-cost"
+    id: Annotated[str, HashKey()]
+
+async def main():
+    async with Engine(endpoint_url={moto_endpoint!r}, region_name="us-east-1",
+                      aws_access_key_id="k", aws_secret_access_key="s") as engine:
+        await engine.bind(Note)
+        await engine.save(Note(id="a"))
+        assert await engine.get(Note, id="a") is not None
+
+asyncio.run(main())
+"""
+    modules = _modules_after(code)
+    assert [name for name in ("aiohttp", "aiobotocore", "httpx") if _loaded(modules, name)] == []
