@@ -231,10 +231,16 @@ class _Connection(asyncio.Protocol):
                 if not self._head(head):
                     continue  # an interim 1xx answer: the real one follows
             elif state == _LENGTH:
-                if len(buffer) < self.need:
+                need = self.need
+                if len(buffer) < need:
                     return
-                self.parts.append(bytes(buffer[: self.need]))
-                del buffer[: self.need]
+                if len(buffer) == need:  # the usual case: one copy, no slice
+                    self.parts.append(bytes(buffer))
+                    buffer.clear()
+                else:
+                    with memoryview(buffer) as view:
+                        self.parts.append(bytes(view[:need]))
+                    del buffer[:need]
                 self._finish()
                 return
             elif state == _TO_EOF:
