@@ -255,12 +255,18 @@ async def test_answers_that_are_not_http_1_are_malformed(data: bytes) -> None:
     assert caught.value.code == MALFORMED_RESPONSE
 
 
-async def test_a_line_break_in_a_header_is_refused_before_sending() -> None:
+@pytest.mark.parametrize(
+    ("operation", "why"),
+    [("GetItem\r\nX-Injected: 1", "line break"), ("Get\u20acItem", "cannot carry")],
+)
+async def test_a_header_http_cannot_carry_is_refused_before_sending(
+    operation: str, why: str
+) -> None:
     async with serving(always(answer())) as (server, port):
         url = f"http://127.0.0.1:{port}"
         async with HTTPTransport(endpoint_url=url, **KEYS) as transport:
-            with pytest.raises(InvalidArgument, match="line break"):
-                await transport.call("dynamodb", "GetItem\r\nX-Injected: 1", GET, idempotent=True)
+            with pytest.raises(InvalidArgument, match=why):
+                await transport.call("dynamodb", operation, GET, idempotent=True)
     assert server.requests == []
 
 

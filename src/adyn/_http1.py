@@ -508,11 +508,14 @@ class Pool:
 
 def request_head(path: str, headers: Mapping[str, str], length: int) -> bytes:
     """The request line and headers of a POST of `length` bytes; a header holding a line
-    break (which would inject another header) is refused."""
+    break (which would inject another header) or a character outside Latin-1 is refused."""
     lines = [f"POST {path} HTTP/1.1"]
     for name, value in headers.items():
         if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
             raise ValueError(f"the header {name!r} holds a line break")
         lines.append(f"{name}: {value}")
     lines.append(f"Content-Length: {length}\r\n\r\n")
-    return "\r\n".join(lines).encode("latin-1")
+    try:
+        return "\r\n".join(lines).encode("latin-1")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"a header holds a character HTTP cannot carry ({exc.reason})") from None
