@@ -359,6 +359,9 @@ class _Sink(asyncio.Transport):
     def abort(self) -> None:
         self.aborted = True
 
+    def is_closing(self) -> bool:
+        return self.aborted
+
 
 def _splits(data: bytes) -> st.SearchStrategy[list[bytes]]:
     cuts = st.lists(st.integers(0, len(data)), max_size=12).map(sorted)

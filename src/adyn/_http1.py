@@ -135,7 +135,9 @@ class _Connection(asyncio.Protocol):
             self._fail(exc)
 
     def eof_received(self) -> bool | None:
-        if self.waiter is not None and self.state == _TO_EOF:
+        if self.waiter is None:
+            self.closed = True  # closed by the server while idle: never to be taken again
+        elif self.state == _TO_EOF:
             self.reusable = False
             self._finish()
         return None  # the transport closes itself
@@ -155,7 +157,7 @@ class _Connection(asyncio.Protocol):
 
     async def request(self, data: bytes) -> Response:
         transport = self.transport
-        if transport is None or self.closed:
+        if transport is None or self.closed or transport.is_closing():
             raise NotSent("the connection closed before the request was written")
         waiter: asyncio.Future[Response] = self.loop.create_future()
         self.waiter = waiter
