@@ -212,6 +212,12 @@ class ModelSchema:
 
         A templated key attribute is given by itself or by the fields its template uses.
         """
+        specs = self.key_fields
+        if not self.templates and len(values) == len(specs):
+            try:  # the usual get: exactly the key fields, by name (no set of names used)
+                return {s.wire: self._key_value(s, values[s.name], None) for s in specs}
+            except KeyError:
+                pass  # another name given: the loop below says which
         key: Wire = {}
         used: set[str] = set()
         for spec in self.key_fields:
