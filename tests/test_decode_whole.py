@@ -9,6 +9,8 @@ state, or the same error.
 
 from __future__ import annotations
 
+import copy
+import pickle
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -232,6 +234,30 @@ def test_a_whole_item_takes_the_generated_path_and_keeps_private_state_apart() -
     a.deep.marks.append(3)
     names = plan_save(schema, "t", a).request["ExpressionAttributeNames"].values()
     assert sorted(names) == ["deep", "inner", "tags"]
+
+
+def test_a_loaded_objects_fields_set_is_a_set_of_its_own_wherever_pydantic_reads_it() -> None:
+    schema = schema_of(Page)
+    item = _wire(schema, PAGE)
+    loaded = schema.decode_page([item] * 70)
+    everything = set(Page.model_fields)
+    a, b, c, d = loaded[:4]
+    assert type(a.model_fields_set) is set and a.model_fields_set == everything
+    assert a.model_fields_set is a.model_fields_set  # made once, then kept
+    a.model_fields_set.discard("note")
+    assert b.model_fields_set == everything and "note" not in a.model_fields_set
+    assert "note" not in a.model_dump(exclude_unset=True)
+    assert b.model_dump(exclude_unset=True) == b.model_dump()  # pydantic-core reads it too
+    c.note = "new"  # pydantic's assignment adds to the set
+    assert c.model_fields_set == everything
+    for copied in (copy.copy(d), copy.deepcopy(d), pickle.loads(pickle.dumps(d)), d.model_copy()):
+        assert type(copied.model_fields_set) is set and copied.model_fields_set == everything
+        copied.model_fields_set.clear()
+        assert d.model_fields_set == everything
+    built = Page(**PAGE.model_dump(exclude={"note"}))  # constructed objects: as pydantic sets it
+    assert built.model_fields_set == everything - {"note"}
+    built.note = "x"
+    assert built.model_fields_set == everything
 
 
 def test_pages_of_whole_and_partial_items_load_as_item_by_item() -> None:

@@ -14,7 +14,16 @@ import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._tracking import ATOM, MAP_INLINE, MODEL_INLINE, SEQUENCE_INLINE, WIRE, Tracker
+from ._tracking import (
+    ATOM,
+    LAZY_FIELDS_SET,
+    MAP_INLINE,
+    MODEL_INLINE,
+    SEQUENCE_INLINE,
+    WIRE,
+    Tracker,
+    set_fields_set,
+)
 from .codecs import DATETIME, INLINE_NAMES, FieldCodec
 
 Wire = dict[str, Any]
@@ -88,6 +97,14 @@ class _Source:
 
         return statement
 
+    def fields_set(self, cls: type[Any], target: str, names: frozenset[str]) -> str:
+        """A statement giving `target` (a `cls` object holding every field) its fields set:
+        the shared frozenset itself where Model's property makes the set on first use."""
+        shared = self.name(names, "names")
+        if getattr(cls, "__pydantic_fields_set__", None) is LAZY_FIELDS_SET:
+            return f"{self.name(set_fields_set, 'put')}({target}, {shared})"
+        return self.setter(cls)("__pydantic_fields_set__", target, f"set({shared})")
+
     def value(self, codec: FieldCodec, av: str, target: str, seen: frozenset[int]) -> list[str]:
         """Lines setting local `target` to what `codec` decodes from the expression `av`; for a
         nested model built inline, the locals of its values (in field order)."""
@@ -110,12 +127,11 @@ class _Source:
                 members.append((name, local))
             model = self.name(codec.python_type, "model")
             new = self.name(codec.python_type.__new__, "new")
-            names = self.name(frozenset(codec.fields), "names")
             display = ", ".join(f"{name!r}: {local}" for name, local in members)
             emit(f"    {target} = {new}({model})")
             setter = self.setter(codec.python_type)
             emit(f"    {setter('__dict__', target, f'{{{display}}}')}")
-            emit(f"    {setter('__pydantic_fields_set__', target, f'set({names})')}")
+            emit(f"    {self.fields_set(codec.python_type, target, frozenset(codec.fields))}")
             emit(f"    {setter('__pydantic_extra__', target, 'None')}")
             emit(f"    {setter('__pydantic_private__', target, 'None')}")
             return [local for _, local in members]
@@ -183,7 +199,6 @@ def compile_object_decoder(
         namespace["attribute"], namespace["entity_wire"] = discriminator
         parts[1] = "item.get(attribute) == entity_wire"
     namespace["model"], namespace["new"], namespace["careful"] = model, model.__new__, careful
-    namespace["names"] = frozenset(name for name, *_ in fields)
     namespace["private"] = private
     namespace["fresh_private"] = private_factory
     display = ", ".join(f"{name!r}: v{i}" for i, (name, *_) in enumerate(fields))
@@ -191,7 +206,7 @@ def compile_object_decoder(
     source.lines += [
         "    obj = new(model)",
         "    " + setter("__dict__", "obj", f"{{{display}}}"),
-        "    " + setter("__pydantic_fields_set__", "obj", "set(names)"),
+        "    " + source.fields_set(model, "obj", frozenset(name for name, *_ in fields)),
         "    " + setter("__pydantic_extra__", "obj", "None"),
         "    "
         + setter(
