@@ -17,9 +17,7 @@ from typing import Any
 from ._tracking import (
     ATOM,
     LAZY_FIELDS_SET,
-    MAP_INLINE,
     MODEL_INLINE,
-    SEQUENCE_INLINE,
     WIRE,
     Tracker,
     set_fields_set,
@@ -165,7 +163,6 @@ def compile_object_decoder(
     emit("def decode(item):")
     emit("  try:")
     parts = ["None", "False"]
-    tail: list[str] = []
     for i, (_, wire, codec, tracker) in enumerate(fields):
         target = f"v{i}"
         av = f"item[{wire!r}]"  # repr() of a str is an inert literal: no name becomes code
@@ -180,21 +177,11 @@ def compile_object_decoder(
         elif members and codec.fields is not None and tracker.inline == MODEL_INLINE:
             # a nested model of immutable values, built here: its names, then its values
             names = ", ".join(repr(name) for name in codec.fields)
-            parts.append(str(2 * len(members)))
-            tail += [names, *members]
-        elif tracker.inline == SEQUENCE_INLINE:
-            parts.append(f"len({target})")
-            tail.append(f"*{target}")
-        elif tracker.inline == MAP_INLINE:
-            parts.append(f"2 * len({target})")
-            tail += [f"*{target}", f"*{target}.values()"]
-        else:  # packed as `compile_snapshot` packs it
-            if tracker.inline:
-                frozen = tracker.inline.replace("@", target)
-            else:
-                frozen = f"{source.name(tracker.freeze, 'freeze')}({target})"
-            parts.append(f"len(f{i} := {frozen})")
-            tail.append(f"*f{i}")
+            parts.append(f"({names}, {', '.join(members)})")
+        elif tracker.inline:  # frozen as `compile_snapshot` freezes it
+            parts.append(tracker.inline.replace("@", target))
+        else:
+            parts.append(f"{source.name(tracker.freeze, 'freeze')}({target})")
     if discriminator is not None:
         namespace["attribute"], namespace["entity_wire"] = discriminator
         parts[1] = "item.get(attribute) == entity_wire"
@@ -214,7 +201,7 @@ def compile_object_decoder(
             "obj",
             "fresh_private()" if private_factory else "dict(private)" if private else "None",
         ),
-        "    " + setter("__adyn_state__", "obj", "(" + ", ".join(parts + tail) + ",)"),
+        "    " + setter("__adyn_state__", "obj", "(" + ", ".join(parts) + ",)"),
         "    return obj",
         "  except Exception:",
         "    pass",
