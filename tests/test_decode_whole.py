@@ -260,6 +260,23 @@ def test_a_loaded_objects_fields_set_is_a_set_of_its_own_wherever_pydantic_reads
     assert built.model_fields_set == everything
 
 
+def test_a_loaded_objects_dict_is_a_dict_of_its_own() -> None:
+    schema = schema_of(Page)
+    item = _wire(schema, PAGE)
+    a, b = schema.decode_page([item] * 70)[:2]
+    assert type(a.__dict__) is dict and a.__dict__ == PAGE.__dict__
+    assert list(a.__dict__) == list(Page.model_fields)
+    a.name = "changed"
+    a.__dict__["added"] = 1
+    del a.__dict__["note"]
+    a.__dict__["note"] = "back"  # a dict's order: last
+    assert list(a.__dict__)[-2:] == ["added", "note"] and a.name == "changed"
+    c = schema.decode_item(item)
+    for other in (b, c):
+        assert other.__dict__ == PAGE.__dict__ and list(other.__dict__) == list(Page.model_fields)
+    assert c == PAGE and c.model_dump() == PAGE.model_dump()
+
+
 def test_pages_of_whole_and_partial_items_load_as_item_by_item() -> None:
     schema = schema_of(Page)
     whole = _wire(schema, PAGE)

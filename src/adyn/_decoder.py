@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -64,6 +65,26 @@ def _plain_model(codec: FieldCodec) -> bool:
     )
 
 
+def _shared_keys(names: Sequence[str]) -> dict[str, Any] | None:
+    """A dict of `names` (None values, in order) whose copies share one table of keys, or None
+    where that is not smaller than a dict of its own.
+
+    An instance's `__dict__` is such a dict in CPython (a split table): a copy holds only the
+    values, and a copy with each value then set is smaller than a dict display and quicker to
+    build (measured: 296 bytes against 464 for 20 fields, ~0.5 ms of a 1,000-item page with
+    its deallocation). Copies are plain dicts like any other.
+    """
+    holder = type("Keys", (), {})()  # a class of its own: its instances share one key table
+    for name in names:
+        setattr(holder, name, None)
+    prototype = holder.__dict__
+    if list(prototype) != list(names):
+        return None
+    if sys.getsizeof(prototype.copy()) >= sys.getsizeof(dict.fromkeys(names)):
+        return None
+    return prototype
+
+
 class _Source:
     """The text of a generated whole-item decoder, built up field by field."""
 
@@ -103,6 +124,16 @@ class _Source:
             return f"{self.name(set_fields_set, 'put')}({target}, {shared})"
         return self.setter(cls)("__pydantic_fields_set__", target, f"set({shared})")
 
+    def dict_of(self, target: str, members: Sequence[tuple[str, str]]) -> str:
+        """An expression for the dict `{name: local}` of `members`, in order; lines before it
+        may set the local `target`."""
+        prototype = _shared_keys([name for name, _ in members])
+        if prototype is None:
+            return "{" + ", ".join(f"{name!r}: {local}" for name, local in members) + "}"
+        self.lines.append(f"    {target} = {self.name(prototype, 'keys')}.copy()")
+        self.lines += [f"    {target}[{name!r}] = {local}" for name, local in members]
+        return target
+
     def value(self, codec: FieldCodec, av: str, target: str, seen: frozenset[int]) -> list[str]:
         """Lines setting local `target` to what `codec` decodes from the expression `av`; for a
         nested model built inline, the locals of its values (in field order)."""
@@ -125,10 +156,10 @@ class _Source:
                 members.append((name, local))
             model = self.name(codec.python_type, "model")
             new = self.name(codec.python_type.__new__, "new")
-            display = ", ".join(f"{name!r}: {local}" for name, local in members)
+            values = self.dict_of(f"{target}d", members)
             emit(f"    {target} = {new}({model})")
             setter = self.setter(codec.python_type)
-            emit(f"    {setter('__dict__', target, f'{{{display}}}')}")
+            emit(f"    {setter('__dict__', target, values)}")
             emit(f"    {self.fields_set(codec.python_type, target, frozenset(codec.fields))}")
             emit(f"    {setter('__pydantic_extra__', target, 'None')}")
             emit(f"    {setter('__pydantic_private__', target, 'None')}")
@@ -152,11 +183,11 @@ def compile_object_decoder(
     object, its state (see _tracking.py) set.
 
     The fast way for an item that holds every field: one function reads each attribute once,
-    builds the object's `__dict__` as one dict display and its state as one tuple display from
-    the same locals. It gives what `careful(item)` (`ModelSchema.decode_item`: the values
-    decoder, the snapshot, the object) gives such an item; any exception (an absent attribute,
-    a NULL, another type, a rare number form) sends the item to `careful`, which handles it or
-    names the field in its error.
+    builds the object's `__dict__` (a copy of a prototype, see `_shared_keys`) and its state as
+    one tuple display from the same locals. It gives what `careful(item)`
+    (`ModelSchema.decode_item`: the values decoder, the snapshot, the object) gives such an
+    item; any exception (an absent attribute, a NULL, another type, a rare number form) sends
+    the item to `careful`, which handles it or names the field in its error.
     """
     source = _Source()
     namespace, emit = source.namespace, source.lines.append
@@ -188,11 +219,11 @@ def compile_object_decoder(
     namespace["model"], namespace["new"], namespace["careful"] = model, model.__new__, careful
     namespace["private"] = private
     namespace["fresh_private"] = private_factory
-    display = ", ".join(f"{name!r}: v{i}" for i, (name, *_) in enumerate(fields))
+    values = source.dict_of("values", [(name, f"v{i}") for i, (name, *_) in enumerate(fields)])
     setter = source.setter(model)
     source.lines += [
         "    obj = new(model)",
-        "    " + setter("__dict__", "obj", f"{{{display}}}"),
+        "    " + setter("__dict__", "obj", values),
         "    " + source.fields_set(model, "obj", frozenset(name for name, *_ in fields)),
         "    " + setter("__pydantic_extra__", "obj", "None"),
         "    "
