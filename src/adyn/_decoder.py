@@ -77,7 +77,7 @@ def _shared_keys(names: Sequence[str]) -> dict[str, Any] | None:
     holder = type("Keys", (), {})()  # a class of its own: its instances share one key table
     for name in names:
         setattr(holder, name, None)
-    prototype = holder.__dict__
+    prototype: dict[str, Any] = holder.__dict__
     if list(prototype) != list(names):
         return None
     if sys.getsizeof(prototype.copy()) >= sys.getsizeof(dict.fromkeys(names)):
