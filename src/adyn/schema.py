@@ -31,6 +31,7 @@ from ._tracking import (
     compile_tracker,
     expand,
     pack,
+    set_fields_set,
     slot_absent,
     slot_value,
 )
@@ -481,7 +482,7 @@ class ModelSchema:
                     values[name] = make()
         obj = self.model.__new__(self.model)
         object.__setattr__(obj, "__dict__", values)
-        object.__setattr__(obj, "__pydantic_fields_set__", fields_set)
+        set_fields_set(obj, fields_set)  # pydantic's slot itself, below Model's property
         object.__setattr__(obj, "__pydantic_extra__", None)
         fresh = self._private_factory
         object.__setattr__(
