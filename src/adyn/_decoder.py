@@ -116,13 +116,18 @@ class _Source:
 
         return statement
 
-    def fields_set(self, cls: type[Any], target: str, names: frozenset[str]) -> str:
-        """A statement giving `target` (a `cls` object holding every field) its fields set:
-        the shared frozenset itself where Model's property makes the set on first use."""
+    def fields_set(
+        self, cls: type[Any], target: str, names: frozenset[str], read: str | None = None
+    ) -> str:
+        """A statement giving `target` (a `cls` object) its fields set: every field, as the
+        shared frozenset itself where Model's property makes the set on first use; or, when
+        the local `read` is not None, that set."""
         shared = self.name(names, "names")
         if getattr(cls, "__pydantic_fields_set__", None) is LAZY_FIELDS_SET:
-            return f"{self.name(set_fields_set, 'put')}({target}, {shared})"
-        return self.setter(cls)("__pydantic_fields_set__", target, f"set({shared})")
+            value = shared if read is None else f"{shared} if {read} is None else {read}"
+            return f"{self.name(set_fields_set, 'put')}({target}, {value})"
+        value = f"set({shared})" if read is None else f"set({shared}) if {read} is None else {read}"
+        return self.setter(cls)("__pydantic_fields_set__", target, value)
 
     def dict_of(self, target: str, members: Sequence[tuple[str, str]]) -> str:
         """An expression for the dict `{name: local}` of `members`, in order; lines before it
@@ -178,6 +183,7 @@ def compile_object_decoder(
     private: dict[str, Any],
     private_factory: Callable[[], dict[str, Any]] | None,
     careful: Callable[[Wire], Any],
+    defaults: dict[str, Callable[[], Any]] | None = None,
 ) -> Callable[[Wire], Any]:
     """`(field name, wire name, codec, tracker)` -> a function from a stored item to the loaded
     object, its state (see _tracking.py) set.
@@ -188,31 +194,49 @@ def compile_object_decoder(
     (`ModelSchema.decode_item`: the values decoder, the snapshot, the object) gives such an
     item; any exception (an absent attribute, a NULL, another type, a rare number form) sends
     the item to `careful`, which handles it or names the field in its error.
+
+    A field with a default (`defaults`: field name -> what makes it) may be absent: its slot is
+    None, it is left out of the fields set and its default goes at the end of `__dict__`, after
+    the fields read, in field order, as `careful` puts it.
     """
+    defaults = defaults or {}
     source = _Source()
     namespace, emit = source.namespace, source.lines.append
     emit("def decode(item):")
     emit("  try:")
     parts = ["None", "False"]
-    for i, (_, wire, codec, tracker) in enumerate(fields):
+    optional: list[tuple[int, str]] = []  # (index, field name) of the fields that may be absent
+    for i, (name, wire, codec, tracker) in enumerate(fields):
         target = f"v{i}"
         av = f"item[{wire!r}]"  # repr() of a str is an inert literal: no name becomes code
-        if tracker.kind == WIRE:
-            emit(f"    a{i} = {av}")
+        may_lack = name in defaults
+        if tracker.kind == WIRE or may_lack:
+            emit(f"    a{i} = {av}" if not may_lack else f"    a{i} = item.get({wire!r})")
             av = f"a{i}"
+        if may_lack:
+            optional.append((i, name))
+            emit(f"    if a{i} is None:")
+            emit(f"        {target} = None")
+            emit("    else:")
+            start = len(source.lines)
         members = source.value(codec, av, target, frozenset())
+        if may_lack:
+            source.lines[start:] = ["    " + line for line in source.lines[start:]]
         if tracker.kind == WIRE:
-            parts.append(f"a{i}")
+            part = f"a{i}"
         elif tracker.kind == ATOM:
-            parts.append(target)
+            part = target
         elif members and codec.fields is not None and tracker.inline == MODEL_INLINE:
             # a nested model of immutable values, built here: its names, then its values
             names = ", ".join(repr(name) for name in codec.fields)
-            parts.append(f"({names}, {', '.join(members)})")
+            part = f"({names}, {', '.join(members)})"
         elif tracker.inline:  # frozen as `compile_snapshot` freezes it
-            parts.append(tracker.inline.replace("@", target))
+            part = tracker.inline.replace("@", target)
         else:
-            parts.append(f"{source.name(tracker.freeze, 'freeze')}({target})")
+            part = f"{source.name(tracker.freeze, 'freeze')}({target})"
+        if may_lack and tracker.kind != ATOM and tracker.kind != WIRE:
+            part = f"(None if a{i} is None else {part})"
+        parts.append(part)
     if discriminator is not None:
         namespace["attribute"], namespace["entity_wire"] = discriminator
         parts[1] = "item.get(attribute) == entity_wire"
@@ -220,11 +244,25 @@ def compile_object_decoder(
     namespace["private"] = private
     namespace["fresh_private"] = private_factory
     values = source.dict_of("values", [(name, f"v{i}") for i, (name, *_) in enumerate(fields)])
+    if values != "values":
+        emit(f"    values = {values}")
+    all_names = frozenset(name for name, *_ in fields)
     setter = source.setter(model)
+    if optional:  # what `careful` does for the absent ones, in field order
+        emit("    if " + " or ".join(f"a{i} is None" for i, _ in optional) + ":")
+        emit(f"        read = set({source.name(all_names, 'names')})")
+        for i, name in optional:
+            make = source.name(defaults[name], "default")
+            emit(f"        if a{i} is None:")
+            emit(f"            del values[{name!r}]")
+            emit(f"            values[{name!r}] = {make}()")
+            emit(f"            read.discard({name!r})")
+        emit("    else:")
+        emit("        read = None")
     source.lines += [
         "    obj = new(model)",
-        "    " + setter("__dict__", "obj", values),
-        "    " + source.fields_set(model, "obj", frozenset(name for name, *_ in fields)),
+        "    " + setter("__dict__", "obj", "values"),
+        "    " + source.fields_set(model, "obj", all_names, "read" if optional else None),
         "    " + setter("__pydantic_extra__", "obj", "None"),
         "    "
         + setter(

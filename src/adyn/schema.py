@@ -1018,6 +1018,7 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
             schema._private,
             schema._private_factory,
             schema._decode_carefully,
+            dict(schema._defaults),
         )
     schema.frozen_slots = tuple(s.slot for s in specs.values() if s.tracker.kind == "frozen")
     return schema
