@@ -65,9 +65,11 @@ def _plain_model(codec: FieldCodec) -> bool:
     )
 
 
-def _shared_keys(names: Sequence[str]) -> dict[str, Any] | None:
-    """A dict of `names` (None values, in order) whose copies share one table of keys, or None
-    where that is not smaller than a dict of its own.
+def _shared_keys(names: Sequence[str]) -> Any:
+    """An object whose `__dict__` holds `names` (None values, in order) and whose copies share
+    one table of keys, or None where such a copy is not smaller than a dict of its own. (The
+    object is kept with its dict: it keeps its class alive, which would otherwise be garbage
+    for the collector to find.)
 
     An instance's `__dict__` is such a dict in CPython (a split table): a copy holds only the
     values, and a copy with each value then set is smaller than a dict display and quicker to
@@ -82,7 +84,7 @@ def _shared_keys(names: Sequence[str]) -> dict[str, Any] | None:
         return None
     if sys.getsizeof(prototype.copy()) >= sys.getsizeof(dict.fromkeys(names)):
         return None
-    return prototype
+    return holder
 
 
 class _Source:
@@ -132,10 +134,11 @@ class _Source:
     def dict_of(self, target: str, members: Sequence[tuple[str, str]]) -> str:
         """An expression for the dict `{name: local}` of `members`, in order; lines before it
         may set the local `target`."""
-        prototype = _shared_keys([name for name, _ in members])
-        if prototype is None:
+        holder = _shared_keys([name for name, _ in members])
+        if holder is None:
             return "{" + ", ".join(f"{name!r}: {local}" for name, local in members) + "}"
-        self.lines.append(f"    {target} = {self.name(prototype, 'keys')}.copy()")
+        self.name(holder, "holder")
+        self.lines.append(f"    {target} = {self.name(holder.__dict__, 'keys')}.copy()")
         self.lines += [f"    {target}[{name!r}] = {local}" for name, local in members]
         return target
 
