@@ -9,6 +9,8 @@ state, or the same error.
 
 from __future__ import annotations
 
+import copy
+import pickle
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -23,6 +25,7 @@ from pydantic import BaseModel, PrivateAttr
 from _models import Everything
 from _shop import Customer, Order
 from adyn import HashKey, InvalidItem, Model, RangeKey
+from adyn._decoder import compile_object_decoder
 from adyn._tracking import expand
 from adyn._writes import plan_save
 from adyn.schema import ModelSchema, schema_of
@@ -232,6 +235,99 @@ def test_a_whole_item_takes_the_generated_path_and_keeps_private_state_apart() -
     a.deep.marks.append(3)
     names = plan_save(schema, "t", a).request["ExpressionAttributeNames"].values()
     assert sorted(names) == ["deep", "inner", "tags"]
+
+
+def test_a_loaded_objects_fields_set_is_a_set_of_its_own_wherever_pydantic_reads_it() -> None:
+    schema = schema_of(Page)
+    item = _wire(schema, PAGE)
+    loaded = schema.decode_page([item] * 70)
+    everything = set(Page.model_fields)
+    a, b, c, d = loaded[:4]
+    assert type(a.model_fields_set) is set and a.model_fields_set == everything
+    assert a.model_fields_set is a.model_fields_set  # made once, then kept
+    a.model_fields_set.discard("note")
+    assert b.model_fields_set == everything and "note" not in a.model_fields_set
+    assert "note" not in a.model_dump(exclude_unset=True)
+    assert b.model_dump(exclude_unset=True) == b.model_dump()  # pydantic-core reads it too
+    c.note = "new"  # pydantic's assignment adds to the set
+    assert c.model_fields_set == everything
+    for copied in (copy.copy(d), copy.deepcopy(d), pickle.loads(pickle.dumps(d)), d.model_copy()):
+        assert type(copied.model_fields_set) is set and copied.model_fields_set == everything
+        copied.model_fields_set.clear()
+        assert d.model_fields_set == everything
+    built = Page(**PAGE.model_dump(exclude={"note"}))  # constructed objects: as pydantic sets it
+    assert built.model_fields_set == everything - {"note"}
+    built.note = "x"
+    assert built.model_fields_set == everything
+
+
+def test_a_loaded_objects_dict_is_a_dict_of_its_own() -> None:
+    schema = schema_of(Page)
+    item = _wire(schema, PAGE)
+    a, b = schema.decode_page([item] * 70)[:2]
+    assert type(a.__dict__) is dict and a.__dict__ == PAGE.__dict__
+    assert list(a.__dict__) == list(Page.model_fields)
+    a.name = "changed"
+    a.__dict__["added"] = 1
+    del a.__dict__["note"]
+    a.__dict__["note"] = "back"  # a dict's order: last
+    assert list(a.__dict__)[-2:] == ["added", "note"] and a.name == "changed"
+    c = schema.decode_item(item)
+    for other in (b, c):
+        assert other.__dict__ == PAGE.__dict__ and list(other.__dict__) == list(Page.model_fields)
+    assert c == PAGE and c.model_dump() == PAGE.model_dump()
+
+
+def _generated_only(schema: ModelSchema) -> Any:
+    """The schema's generated decoder with no way back to the careful path."""
+
+    def careful(item: Any) -> Any:
+        raise AssertionError("the careful path was taken")
+
+    fields = [(s.name, s.wire, s.codec, s.tracker) for s in schema.fields.values()]
+    return compile_object_decoder(
+        schema.model,
+        fields,
+        None,
+        schema._private,
+        schema._private_factory,
+        careful,
+        dict(schema._defaults),
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(everything, st.data())
+def test_items_lacking_fields_with_defaults_take_the_generated_path_and_load_the_same(
+    obj: Everything, data: st.DataObject
+) -> None:
+    schema = schema_of(Everything)
+    if obj.address is not None and obj.address.zip is None:  # a nested model lacking a member:
+        obj.address.zip = "z"  # built by the careful path
+    item = _wire(schema, obj)
+    optional = [s.wire for s in schema.fields.values() if s.missing is not None and s.wire in item]
+    for wire in data.draw(st.lists(st.sampled_from(optional), unique=True)) if optional else []:
+        del item[wire]
+    fast, careful = _generated_only(schema)(item), schema._decode_carefully(item)
+    assert _describe(fast) == _describe(careful)
+    assert list(fast.__dict__) == list(careful.__dict__)  # defaults last, as careful puts them
+    assert fast.__adyn_state__ == careful.__adyn_state__
+    assert type(fast.model_fields_set) is set and fast.model_fields_set == set(item) & set(
+        schema.fields
+    )
+
+
+def test_an_item_lacking_a_default_field_tracks_changes_like_one_read_carefully() -> None:
+    schema = schema_of(Page)
+    item = {k: v for k, v in _wire(schema, PAGE).items() if k != "note"}
+    obj = _generated_only(schema)(item)
+    assert obj.note is None and "note" not in obj.model_fields_set
+    assert list(obj.__dict__)[-1] == "note"
+    assert plan_save(schema, "t", obj).request == {}
+    obj.note = "now"
+    obj.tags.add("z")
+    names = plan_save(schema, "t", obj).request["ExpressionAttributeNames"].values()
+    assert sorted(names) == ["note", "tags"]
 
 
 def test_pages_of_whole_and_partial_items_load_as_item_by_item() -> None:

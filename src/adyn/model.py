@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic._internal._model_construction import ModelMetaclass
 from pydantic.fields import FieldInfo
 
+from ._tracking import LAZY_FIELDS_SET
 from .codecs import Timestamp
 
 if TYPE_CHECKING:
@@ -219,6 +220,8 @@ class Model(BaseModel, metaclass=_ModelMeta):
     # so that a loaded object needs no `__pydantic_private__` dict (184 bytes each).
     __slots__ = ("__adyn_state__",)
     __adyn_schema__: ClassVar[ModelSchema | None] = None
+    # A loaded object's set of fields set is made when first read (see _tracking.py).
+    __pydantic_fields_set__ = LAZY_FIELDS_SET
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # called by type.__new__, before pydantic collects the fields

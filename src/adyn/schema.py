@@ -31,6 +31,7 @@ from ._tracking import (
     compile_tracker,
     expand,
     pack,
+    set_fields_set,
     slot_absent,
     slot_value,
 )
@@ -487,7 +488,7 @@ class ModelSchema:
                     values[name] = make()
         obj = self.model.__new__(self.model)
         object.__setattr__(obj, "__dict__", values)
-        object.__setattr__(obj, "__pydantic_fields_set__", fields_set)
+        set_fields_set(obj, fields_set)  # pydantic's slot itself, below Model's property
         object.__setattr__(obj, "__pydantic_extra__", None)
         fresh = self._private_factory
         object.__setattr__(
@@ -1023,6 +1024,7 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
             schema._private,
             schema._private_factory,
             schema._decode_carefully,
+            dict(schema._defaults),
         )
     schema.frozen_slots = tuple(s.slot for s in specs.values() if s.tracker.kind == "frozen")
     return schema
