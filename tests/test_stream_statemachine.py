@@ -239,14 +239,17 @@ class StreamMachine(RuleBasedStateMachine):
         return _partition(dict, keys[0], self.workers) == _partition(dict, keys[1], self.workers)
 
     def covered(self) -> set[int]:
-        """What a token taken now covers: per shard, the delivered records up to the first
-        one not finished."""
+        """What a token taken now covers: per shard, its records in sequence order up to the
+        first one not finished (trimmed ones passed over). A token holds one position per
+        shard, so with partitions a record one worker finished stays uncovered while an
+        earlier record of its shard, held or not yet taken by another worker, is not done."""
         covered: set[int] = set()
-        for seqs in self.delivered_in.values():
-            for seq in seqs:
-                if seq not in self.finished:
+        for shard_id in self.delivered_in:
+            for seq in self.by_shard.get(shard_id, ()):
+                if seq in self.finished:
+                    covered.add(seq)
+                elif not self.excusable(seq):
                     break
-                covered.add(seq)
         return covered | self.checkpoint_base
 
     async def _consume(self, n: int, wait: float) -> RecordsExpired | None:
