@@ -47,7 +47,6 @@ from ._http1 import (
     PoolClosed,
     ReadTimedOut,
     WireError,
-    request_head,
 )
 from ._sigv4 import Credentials, Signer
 from .errors import (
@@ -86,6 +85,7 @@ _USER_AGENT = f"adyn/{__version__}"
 _EXPIRED_TOKEN = "ExpiredTokenException"
 _LARGE_BODY = 64 * 1024
 _CLOSED_BEFORE_SENDING = "the transport was closed before this request was sent"
+_MAX_HEADS = 256
 
 
 def parse_body(body: bytes) -> Any:
@@ -102,7 +102,7 @@ def parse_body(body: bytes) -> Any:
 class _Route:
     """Where one service's calls go, and how they are signed."""
 
-    __slots__ = ("host", "path", "port", "proxy", "secure", "signer", "url")
+    __slots__ = ("heads", "host", "path", "port", "proxy", "secure", "signer", "url")
 
     def __init__(self, url: str, signer: Signer, proxy: str | None) -> None:
         self.url = URL(url)
@@ -112,6 +112,21 @@ class _Route:
         self.secure = self.url.scheme == "https"
         self.port = self.url.port or (443 if self.secure else 80)
         self.path = self.url.raw_path or "/"
+        # Per operation: the request line and the headers every call of it sends, up to the
+        # value of X-Amz-Date (checked once; see `head_start`).
+        self.heads: dict[str, str] = {}
+
+    def head_start(self, operation: str) -> str:
+        """The start of `operation`'s request head, checked and then kept."""
+        lines = [
+            f"POST {self.path} HTTP/1.1",
+            *[f"{name}: {value}" for name, value in self.signer.fixed_headers(operation).items()],
+        ]
+        _check_header_text(lines, operation)
+        start = "\r\n".join(lines) + "\r\nX-Amz-Date: "
+        if len(self.heads) < _MAX_HEADS:  # operations come from callers: keep a bounded few
+            self.heads[operation] = start
+        return start
 
 
 class HTTPTransport:
@@ -171,6 +186,8 @@ class HTTPTransport:
         self._proxied: aiohttp.ClientSession | None = None  # only for routes through a proxy
         self._routes: dict[str, _Route] = {}
         self._credentials: CredentialSource | None = None
+        self._checked: Credentials | None = None  # the credentials `_token_line` is for
+        self._token_line = ""
         self._open_lock: anyio.Lock | None = None
         self._closed = False
         self.region: str | None = None
@@ -296,16 +313,24 @@ class HTTPTransport:
         source = self._credentials
         assert source is not None
         credentials = source.credentials if now < source.refresh_at else await source.refreshed(now)
-        headers = route.signer.sign(credentials, body, operation, now)
         if route.proxy is not None:
+            headers = route.signer.sign(credentials, body, operation, now)
             status, response_headers, raw = await self._through_proxy(
                 route, body, headers, operation
             )
         else:
-            try:
-                head = request_head(route.path, headers, len(body))
-            except ValueError as exc:
-                raise InvalidArgument(f"{operation}: {exc}") from None
+            start = route.heads.get(operation)
+            if start is None:
+                start = route.head_start(operation)
+            if self._checked is not credentials:
+                self._check_credentials(credentials, operation)
+            timestamp, authorization = route.signer.authorize(credentials, body, operation, now)
+            # Only the credentials' parts could hold what HTTP cannot carry (checked once
+            # above); the time, the signature and the length are ASCII.
+            head = (
+                f"{start}{timestamp}\r\nAuthorization: {authorization}{self._token_line}"
+                f"\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode("latin-1")
             try:
                 response = await http.post(route.host, route.port, route.secure, head, body)
             except WireError as exc:  # never chained: see the module's docstring
@@ -358,6 +383,13 @@ class HTTPTransport:
         if failure is not None:
             raise failure
         return response.status, response.headers, raw
+
+    def _check_credentials(self, credentials: Credentials, operation: str) -> None:
+        """Refuse credentials that would break the request head (once per credentials)."""
+        token = credentials.token
+        _check_header_text([credentials.access_key, token or ""], operation)
+        self._token_line = "" if token is None else f"\r\nX-Amz-Security-Token: {token}"
+        self._checked = credentials
 
     def _not_ready(self, service: str) -> Exception:
         if self._closed:
@@ -435,6 +467,20 @@ def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
         raise InvalidArgument(
             f"the CA bundle {ca_bundle!r} cannot be loaded ({type(exc).__name__}: {exc})"
         ) from None
+
+
+def _check_header_text(parts: list[str], operation: str) -> None:
+    """Refuse a header part holding a line break (which would inject another header) or a
+    character outside Latin-1, before anything is sent."""
+    for part in parts:
+        if "\n" in part or "\r" in part:
+            raise InvalidArgument(f"{operation}: a header holds a line break")
+        try:
+            part.encode("latin-1")
+        except UnicodeEncodeError as exc:
+            raise InvalidArgument(
+                f"{operation}: a header holds a character HTTP cannot carry ({exc.reason})"
+            ) from None
 
 
 def _crc_matches(raw: bytes, expected: str) -> bool:
