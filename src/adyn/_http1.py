@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import ssl
-from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
@@ -506,17 +505,3 @@ class Pool:
             if not waiter.done():
                 waiter.set_result(None)
         await asyncio.sleep(0)  # let the transports finish closing
-
-
-def request_head(path: str, headers: Mapping[str, str], length: int) -> bytes:
-    """The request line and headers of a POST of `length` bytes; a header holding a line
-    break (which would inject another header) or a character outside Latin-1 is refused."""
-    lines = [f"POST {path} HTTP/1.1", *[f"{name}: {value}" for name, value in headers.items()]]
-    text = "\r\n".join(lines)
-    breaks = len(lines) - 1  # the ones joined in: any other is inside a name or a value
-    if text.count("\n") != breaks or text.count("\r") != breaks:
-        raise ValueError("a header holds a line break")
-    try:
-        return f"{text}\r\nContent-Length: {length}\r\n\r\n".encode("latin-1")
-    except UnicodeEncodeError as exc:
-        raise ValueError(f"a header holds a character HTTP cannot carry ({exc.reason})") from None

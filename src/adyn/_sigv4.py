@@ -31,10 +31,7 @@ _DYNAMIC = frozenset(
     {"host", "x-amz-date", "x-amz-security-token", "x-amz-target", "authorization"}
 )
 _sha256 = hashlib.sha256
-try:  # what hmac.digest calls, without its per-call checks of the digest's type
-    from _hashlib import hmac_digest as _hmac_digest
-except ImportError:  # pragma: no cover - a Python built without OpenSSL's hashlib
-    _hmac_digest = hmac.digest  # type: ignore[assignment]
+_hmac_digest = hmac.digest
 
 
 class Credentials:
