@@ -44,9 +44,13 @@ MAX_REQUEST_BYTES = 16 * 1024 * 1024
 def identity(table: str, key: Wire) -> Identity:
     """Who a key belongs to, the same for every wire form of equal values ("1.50"/"1.5") and
     distinct for values that trade places between hash and range."""
+    return _identity_of(table, key, sorted(key))
+
+
+def _identity_of(table: str, wire: Wire, names: Iterable[str]) -> Identity:
     parts = []
-    for name in sorted(key):
-        ((tag, value),) = key[name].items()
+    for name in names:
+        ((tag, value),) = wire[name].items()
         if tag == "N":
             value = Decimal(value).normalize()
         parts.append((name, tag, value))
@@ -65,13 +69,7 @@ def item_identity(table: str, item: Wire, schema: ModelSchema) -> Identity:
     names = _SORTED_KEYS.get(schema)
     if names is None:
         names = _SORTED_KEYS[schema] = tuple(sorted(_key_names(schema)))
-    parts = []
-    for name in names:
-        ((tag, value),) = item[name].items()
-        if tag == "N":
-            value = Decimal(value).normalize()
-        parts.append((name, tag, value))
-    return table, tuple(parts)
+    return _identity_of(table, item, names)
 
 
 def fill(obj: Any, schema: ModelSchema, item: Wire, table: str) -> bool:
