@@ -13,8 +13,6 @@ import asyncio
 import datetime as dt
 import ssl
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _loopback import always, serving
 from adyn import DynamoError, InvalidArgument
 from adyn import _http as http_module
 from adyn._http import HTTPTransport
@@ -50,62 +49,6 @@ def chunked(body: bytes = BODY, pieces: int = 3) -> bytes:
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nx-amzn-RequestId: R2\r\n"
         b"x-amz-crc32: %d\r\n\r\n%s0\r\nX-Trailer: t\r\n\r\n" % (zlib.crc32(body), framed)
     )
-
-
-class Server:
-    """A loopback server that reads whole requests; `reply(n)` gives the bytes to answer the
-    n-th request with (None: close the connection). It counts connections and requests."""
-
-    def __init__(self, reply: Callable[[int], Awaitable[bytes | None]]) -> None:
-        self.reply = reply
-        self.connections = 0
-        self.open_now = 0
-        self.most_open = 0
-        self.requests: list[bytes] = []
-
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        self.open_now += 1
-        self.most_open = max(self.most_open, self.open_now)
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                await reader.readexactly(length)
-                self.requests.append(head)
-                data = await self.reply(len(self.requests))
-                if data is None:
-                    return
-                writer.write(data)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            self.open_now -= 1
-            writer.close()
-
-
-@asynccontextmanager
-async def serving(
-    reply: Callable[[int], Awaitable[bytes | None]], ssl_context: ssl.SSLContext | None = None
-) -> AsyncIterator[tuple[Server, int]]:
-    server = Server(reply)
-    listener = await asyncio.start_server(server.serve, "127.0.0.1", 0, ssl=ssl_context)
-    try:
-        yield server, listener.sockets[0].getsockname()[1]
-    finally:
-        listener.close()
-
-
-def always(data: bytes | None) -> Callable[[int], Awaitable[bytes | None]]:
-    async def reply(n: int) -> bytes | None:
-        return data
-
-    return reply
 
 
 async def get_twice(url: str, **options: Any) -> list[dict[str, Any]]:
@@ -342,7 +285,7 @@ async def test_calls_go_through_a_configured_http_proxy(monkeypatch: pytest.Monk
         ) as transport:
             found = await transport.call("dynamodb", "GetItem", GET, idempotent=True)
     assert found["Item"] == {"pk": {"S": "a"}}
-    assert proxy.requests[0].startswith(b"POST http://dynamodb.adyn-test.invalid")
+    assert proxy.requests[0][0].startswith(b"POST http://dynamodb.adyn-test.invalid")
 
 
 # ------------------------------------------------------------------ the parser, any split

@@ -3,15 +3,13 @@ cannot carry (checked once per operation and per credentials, before anything is
 
 from __future__ import annotations
 
-import asyncio
 import time
 import zlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import orjson
 import pytest
 
+from _loopback import always, serving
 from adyn import InvalidArgument
 from adyn._http import HTTPTransport
 from adyn._sigv4 import Credentials, Signer
@@ -24,34 +22,6 @@ ANSWER = (
 )
 
 
-@asynccontextmanager
-async def recording() -> AsyncIterator[tuple[list[tuple[bytes, bytes]], str]]:
-    """A loopback server answering every request at once; it records (head, body) of each."""
-    requests: list[tuple[bytes, bytes]] = []
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = next(
-                    int(line.partition(b":")[2])
-                    for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"content-length:")
-                )
-                requests.append((head, await reader.readexactly(length)))
-                writer.write(ANSWER)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
-        yield requests, f"http://127.0.0.1:{port}"
-
-
 def headers_of(head: bytes) -> tuple[str, dict[str, str]]:
     request_line, *lines = head.decode("latin-1").removesuffix("\r\n\r\n").split("\r\n")
     pairs = [line.split(": ", 1) for line in lines]
@@ -62,9 +32,9 @@ def headers_of(head: bytes) -> tuple[str, dict[str, str]]:
 @pytest.mark.parametrize("token", [None, "FwoGZXIvYXdzE token"])
 async def test_the_head_sent_is_the_one_the_signer_signs(token: str | None) -> None:
     async with (
-        recording() as (requests, url),
+        serving(always(ANSWER)) as (server, port),
         HTTPTransport(
-            endpoint_url=url,
+            endpoint_url=f"http://127.0.0.1:{port}",
             region_name="eu-west-1",
             aws_access_key_id="AKIDHEAD",
             aws_secret_access_key="secret",
@@ -74,8 +44,9 @@ async def test_the_head_sent_is_the_one_the_signer_signs(token: str | None) -> N
         for operation in ("GetItem", "Query", "GetItem"):
             answer = await transport.call("dynamodb", operation, GET, idempotent=True)
             assert answer["ResponseMetadata"] == {"RequestId": "R1"}
+    requests = server.requests
     assert len(requests) == 3
-    host = url.removeprefix("http://")
+    host = f"127.0.0.1:{port}"
     signer = Signer(
         host=host,
         region="eu-west-1",
@@ -109,10 +80,11 @@ async def test_credentials_http_cannot_carry_are_refused_before_sending(
     keys: dict[str, str], why: str
 ) -> None:
     arguments = {"aws_access_key_id": "AKIDHEAD", "aws_secret_access_key": "secret", **keys}
-    async with recording() as (requests, url):
+    async with serving(always(ANSWER)) as (server, port):
+        url = f"http://127.0.0.1:{port}"
         transport = HTTPTransport(endpoint_url=url, region_name="eu-west-1", **arguments)
         async with transport:
             for _ in range(2):  # refused every time, not only the first
                 with pytest.raises(InvalidArgument, match=why):
                     await transport.call("dynamodb", "GetItem", GET, idempotent=True)
-    assert requests == []
+    assert server.requests == []
