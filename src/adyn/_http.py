@@ -432,27 +432,36 @@ def _proxy_session(
     )
 
 
+# What each connection-level failure says: whether the request can have been applied.
+_FAILURE_TEXT = {
+    CONNECT_TIMEOUT: "no connection could be set up in time; nothing was sent",
+    CONNECTION_FAILED: "no connection could be made; nothing was sent",
+    READ_TIMEOUT: "the server did not answer in time; the request may have been applied",
+    MALFORMED_RESPONSE: "the answer is not valid HTTP; the request may have been applied",
+    CONNECTION_LOST: "the connection broke after the request was sent; it may have been applied",
+}
+
+
+def _failure(code: str, description: str, operation: str) -> DynamoError:
+    return service_error(code, f"{_FAILURE_TEXT[code]} ({description})", operation)
+
+
 def _wire_failure(exc: WireError, operation: str) -> DynamoError:
     """The adyn error for a failure of adyn's own HTTP client (see `_http1`)."""
     if isinstance(exc, PoolClosed):
         return service_error(CONNECTION_FAILED, _CLOSED_BEFORE_SENDING, operation)
     if isinstance(exc, ConnectTimedOut):
         code = CONNECT_TIMEOUT
-        what = "no connection could be set up in time; nothing was sent"
     elif isinstance(exc, NotSent):
         code = CONNECTION_FAILED
-        what = "no connection could be made; nothing was sent"
     elif isinstance(exc, ReadTimedOut):
         code = READ_TIMEOUT
-        what = "the server did not answer in time; the request may have been applied"
     elif isinstance(exc, Malformed):
         code = MALFORMED_RESPONSE
-        what = "the answer is not valid HTTP; the request may have been applied"
     else:
         assert isinstance(exc, Lost)
         code = CONNECTION_LOST
-        what = "the connection broke after the request was sent; it may have been applied"
-    return service_error(code, f"{what} ({type(exc).__name__}: {exc})", operation)
+    return _failure(code, f"{type(exc).__name__}: {exc}", operation)
 
 
 def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
@@ -575,20 +584,15 @@ def _connection_failure(exc: Exception, operation: str, *, closing: bool) -> Dyn
         return service_error(CONNECTION_FAILED, _CLOSED_BEFORE_SENDING, operation)
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         code = CONNECT_TIMEOUT
-        what = "no connection could be set up in time; nothing was sent"
     elif isinstance(exc, aiohttp.ClientConnectorError):
         code = CONNECTION_FAILED
-        what = "no connection could be made; nothing was sent"
     elif isinstance(exc, TimeoutError):  # aiohttp's SocketTimeoutError (sock_read) included
         code = READ_TIMEOUT
-        what = "the server did not answer in time; the request may have been applied"
     elif isinstance(exc, aiohttp.ClientResponseError):
         code = MALFORMED_RESPONSE
-        what = "the answer is not valid HTTP; the request may have been applied"
     else:  # ServerDisconnected, ClientOSError, payload errors, ...: a connection that broke
         code = CONNECTION_LOST
-        what = "the connection broke after the request was sent; it may have been applied"
-    return service_error(code, f"{what} ({_describe(exc)})", operation)
+    return _failure(code, _describe(exc), operation)
 
 
 def _describe(exc: BaseException) -> str:
