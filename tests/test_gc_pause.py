@@ -33,15 +33,20 @@ def test_the_page_is_built_and_the_collector_state_is_restored() -> None:
     assert gc.get_count()[0] < 100  # no collection owed for the page just built
 
 
-def test_garbage_cycles_made_before_the_page_are_still_collected() -> None:
+def _garbage_cycle() -> int:
+    """Make two objects that only refer to each other, drop them; the id of one."""
+
     class Node:
         other: object
 
     gc.collect()
     a, b = Node(), Node()
     a.other, b.other = b, a
-    tracked = id(a)
-    del a, b
+    return id(a)
+
+
+def test_garbage_cycles_made_before_the_page_are_still_collected() -> None:
+    tracked = _garbage_cycle()
     build_paused(_page)
     assert all(id(o) != tracked for o in gc.get_objects())
 
@@ -108,14 +113,7 @@ def test_queued_objects_end_up_old_and_no_middle_or_full_collection_walks_them()
 
 
 def test_garbage_cycles_made_between_queued_objects_are_still_collected() -> None:
-    class Node:
-        other: object
-
-    gc.collect()
-    a, b = Node(), Node()
-    a.other, b.other = b, a
-    tracked = id(a)
-    del a, b
+    tracked = _garbage_cycle()
     _queue(2_000)
     assert all(id(o) != tracked for o in gc.get_objects())
 
