@@ -45,15 +45,12 @@ MAX_BODY = 64 * 1024 * 1024
 
 
 class WireError(Exception):
-    """A request that failed below HTTP; `sent`: whether it may have reached the server."""
-
-    sent = True
+    """A request that failed below HTTP; unless it is a `NotSent`, it may have reached the
+    server."""
 
 
 class NotSent(WireError):
     """The request was not written: nothing reached the server."""
-
-    sent = False
 
 
 class ConnectFailed(NotSent):
