@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -91,3 +92,44 @@ async def test_load_reads_thousands_of_objects_of_several_models(engine: Engine)
     await engine.load(*blanks, consistent=True)
     assert [b.views for b in blanks[:1100]] == list(range(1100))  # type: ignore[union-attr]
     assert [b.balance for b in blanks[1100:]] == list(range(150))  # type: ignore[union-attr]
+
+
+async def test_a_batch_written_object_saves_only_what_changed_since(engine: Engine) -> None:
+    await engine.bind(Post)
+    mine = post("c", views=1)
+    mine.tags = {"a"}
+    async with engine.batch() as batch:
+        batch.save(mine)
+    theirs = await engine.get(Post, forum="c", id=mine.id, consistent=True)
+    assert theirs is not None
+    theirs.views = 7
+    await engine.save(theirs)  # another writer changes another field in between
+    mine.content = "second"
+    mine.tags.add("b")  # changed in place
+    await engine.save(mine)  # sends `content` and `tags` alone: the other writer's views stay
+    stored = await engine.get(Post, forum="c", id=mine.id, consistent=True)
+    assert stored is not None
+    assert (stored.content, stored.tags, stored.views) == ("second", {"a", "b"}, 7)
+
+
+async def test_a_transport_of_the_users_sees_batch_items_as_dicts(engine: Engine) -> None:
+    seen: list[dict[str, Any]] = []
+
+    class Inspecting:  # a user's transport in front of the engine's own
+        async def call(
+            self, service: str, operation: str, request: dict[str, Any], *, idempotent: bool
+        ) -> dict[str, Any]:
+            if operation == "BatchWriteItem":
+                for entries in request["RequestItems"].values():
+                    seen.extend(entry["PutRequest"]["Item"] for entry in entries)
+            return await engine.transport.call(service, operation, request, idempotent=idempotent)
+
+    async with Engine(
+        transport=Inspecting(), table_name_template=engine.table_name_template
+    ) as inspected:
+        await inspected.bind(Shared1)
+        async with inspected.batch() as batch:
+            batch.save(*(Shared1(pk="u", sk=str(i), name=f"n{i}") for i in range(30)))
+        assert await inspected.query(Shared1, key=Shared1.pk == "u", consistent=True).count() == 30
+    assert sorted(item["sk"]["S"] for item in seen) == sorted(str(i) for i in range(30))
+    assert all(item["name"] == {"S": f"n{item['sk']['S']}"} for item in seen)

@@ -109,6 +109,8 @@ class Caller:
         consumed_capacity: bool = False,
     ) -> None:
         self.transport = transport
+        # the transport serializes requests with orjson and takes `orjson.Fragment` values
+        self.accepts_fragments = getattr(transport, "_accepts_json_fragments", False) is True
         self.retry = retry
         self.listeners = listeners
         self.consumed_capacity = consumed_capacity

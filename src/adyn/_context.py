@@ -39,6 +39,11 @@ class Context:
         return self.caller.call
 
     @property
+    def accepts_fragments(self) -> bool:
+        """Whether request values may be `orjson.Fragment`s (adyn's own transport)."""
+        return self.caller.accepts_fragments
+
+    @property
     def retry(self) -> RetryPolicy:
         return self.caller.retry
 

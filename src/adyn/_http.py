@@ -145,6 +145,10 @@ class HTTPTransport:
     Use as `async with HTTPTransport(...) as transport:` (or `open()` and `close()`).
     """
 
+    # Requests go out through `orjson.dumps`, so a value may be an `orjson.Fragment` (JSON
+    # serialized already): batches queue their items that way (see batch.py).
+    _accepts_json_fragments = True
+
     def __init__(
         self,
         *,

@@ -17,11 +17,12 @@ from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from orjson import Fragment, dumps, loads
+
 from ._calls import CallInfo
 from ._concurrency import run_bounded
 from ._context import Context
 from ._encoder import encode_checked
-from ._gc import promote_if_due
 from ._writes import set_state, state_of
 from .errors import BatchIncomplete, DynamoError, InvalidItem, MissingObjects, OutcomeUnknown
 from .schema import ItemState, ModelSchema
@@ -186,13 +187,32 @@ async def load_objects(ctx: Context, objs: Sequence[Model], consistent: bool) ->
 
 
 class _Op:
-    __slots__ = ("ident", "obj", "request", "schema", "size", "table")
+    """One queued write: a put's item as serialized JSON (`item`), or a delete's `key`.
+
+    A queued put keeps its item as bytes (about a sixth of the memory of the dicts, and nothing
+    for the garbage collector to walk), which also becomes what the object remembers of its
+    stored item once written.
+    """
+
+    __slots__ = ("ident", "item", "key", "obj", "schema", "table")
 
     def __init__(
-        self, table: str, ident: Identity, request: Wire, obj: Any, schema: ModelSchema, size: int
+        self,
+        table: str,
+        ident: Identity,
+        item: bytes | None,
+        key: Wire | None,
+        obj: Any,
+        schema: ModelSchema,
     ) -> None:
-        self.table, self.ident, self.request, self.obj = table, ident, request, obj
-        self.schema, self.size = schema, size
+        self.table, self.ident, self.item, self.key = table, ident, item, key
+        self.obj, self.schema = obj, schema
+
+    def entry(self, fragments: bool) -> Wire:
+        """The request entry: the item embedded as is when the transport takes fragments."""
+        if self.item is None:
+            return {"DeleteRequest": {"Key": self.key}}
+        return {"PutRequest": {"Item": Fragment(self.item) if fragments else loads(self.item)}}
 
 
 @dataclass(frozen=True)
@@ -242,8 +262,7 @@ class Batch:
                 _refuse_unique(schema, obj, "save")
             item, _ = encode_checked(schema, obj)  # one pass: the item and its size
             ident = item_identity(table, item, schema)
-            ops.append(_Op(table, ident, {"PutRequest": {"Item": item}}, obj, schema, 0))
-            promote_if_due()  # the queue stays until the flush: keep the collector off it
+            ops.append(_Op(table, ident, dumps(item), None, obj, schema))
 
     def delete(self, *objs: Model) -> None:
         """Queue a delete of each object's item (by key)."""
@@ -251,9 +270,7 @@ class Batch:
             schema, table = self._ctx.bound(type(obj))
             _refuse_unique(schema, obj, "delete")
             key = schema.key_of(obj)
-            self._ops.append(
-                _Op(table, identity(table, key), {"DeleteRequest": {"Key": key}}, obj, schema, 0)
-            )
+            self._ops.append(_Op(table, identity(table, key), None, key, obj, schema))
 
     def __len__(self) -> int:
         return len(self._ops)
@@ -306,8 +323,7 @@ class Batch:
         else:
             done_ok = ops
         for op in done_ok:
-            put = op.request.get("PutRequest")
-            set_state(op.obj, None if put is None else ItemState(put["Item"], None))
+            set_state(op.obj, None if op.item is None else ItemState(op.item, None))
         self._flushed.extend(op.obj for op in done_ok)
         if outcome.failed or outcome.unknown:
             error = BatchIncomplete(
@@ -325,6 +341,7 @@ class Batch:
     async def _write_round(self, ops: list[_Op], outcome: _Outcome) -> None:
         chunks = [ops[i : i + WRITE_CHUNK] for i in range(0, len(ops), WRITE_CHUNK)]
         ctx = self._ctx
+        fragments = ctx.accepts_fragments
 
         async def write_chunk(chunk: list[_Op]) -> None:
             pending = chunk
@@ -334,7 +351,7 @@ class Batch:
                 by_ident = {op.ident: op for op in pending}
                 request: dict[str, list[Wire]] = {}
                 for op in pending:
-                    request.setdefault(op.table, []).append(op.request)
+                    request.setdefault(op.table, []).append(op.entry(fragments))
                 info = CallInfo()
                 try:
                     response = await ctx.call(

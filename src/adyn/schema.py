@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
@@ -124,8 +125,8 @@ class IndexSpec:
 
 
 class ItemState:
-    """An object's stored item given in wire form (`stored`; `loaded`: the field names read,
-    None for all), as a write that sent a whole item records it.
+    """An object's stored item given in wire form (`stored`: the item, or its JSON as bytes;
+    `loaded`: the field names read, None for all), as a write that sent a whole item records it.
 
     Loaded objects keep a compact state instead (a tuple: see _tracking.py); this form is
     turned into one the first time a write needs it (`ModelSchema.state_of`).
@@ -133,7 +134,7 @@ class ItemState:
 
     __slots__ = ("loaded", "stored")
 
-    def __init__(self, stored: Wire | None, loaded: frozenset[str] | None = None) -> None:
+    def __init__(self, stored: Wire | bytes | None, loaded: frozenset[str] | None = None) -> None:
         self.stored = stored
         self.loaded = loaded
 
@@ -531,7 +532,8 @@ class ModelSchema:
         if type(state) is not tuple:
             if not isinstance(state, ItemState) or state.stored is None:
                 return None
-            item = state.stored
+            stored = state.stored
+            item: Wire = orjson.loads(stored) if isinstance(stored, bytes) else stored
             try:
                 values = self._values_of(item)
             except Exception:
