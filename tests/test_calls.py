@@ -327,8 +327,20 @@ async def test_telemetry_emits_a_client_span_per_call_and_the_duration_metric(
 # ---------------------------------------------------------------------- fair queueing
 
 
+class InFlight:
+    """How many GetItems the stand-in server held at once, at most."""
+
+    def __init__(self) -> None:
+        self.now = self.peak = 0
+
+
 @pytest.fixture
-async def slow_stub() -> AsyncIterator[str]:
+def in_flight() -> InFlight:
+    return InFlight()
+
+
+@pytest.fixture
+async def slow_stub(in_flight: InFlight) -> AsyncIterator[str]:
     """A DynamoDB stand-in that answers every GetItem with one item after 2 ms."""
     body = orjson.dumps({"Item": {"id": {"S": "k"}, "n": {"N": "1"}}})
     headers = {"Content-Type": "application/x-amz-json-1.0", "x-amz-crc32": str(zlib.crc32(body))}
@@ -342,7 +354,12 @@ async def slow_stub() -> AsyncIterator[str]:
                 body=data,
                 headers={**headers, "x-amz-crc32": str(zlib.crc32(data))},
             )
-        await anyio.sleep(0.002)
+        in_flight.now += 1
+        in_flight.peak = max(in_flight.peak, in_flight.now)
+        try:
+            await anyio.sleep(0.002)
+        finally:
+            in_flight.now -= 1
         return web.Response(body=body, headers=headers)
 
     app = web.Application()
@@ -385,6 +402,23 @@ async def test_a_thousand_tasks_sharing_an_engine_are_served_fairly(slow_stub: s
     p99 = latencies[int(len(latencies) * 0.99) - 1]
     assert len(latencies) == 1000
     assert p99 <= 20 * p50, (p50, p99)
+
+
+async def test_by_default_an_engine_has_128_calls_in_flight_and_queues_the_rest(
+    slow_stub: str, in_flight: InFlight
+) -> None:
+    found: list[Counter | None] = []
+    async with Engine(endpoint_url=slow_stub) as engine:
+        await engine.bind(Counter, create=False)
+
+        async def one() -> None:
+            found.append(await engine.get(Counter, id="k"))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(400):
+                tg.start_soon(one)
+    assert len(found) == 400 and all(obj is not None for obj in found)
+    assert in_flight.peak == 128
 
 
 # ---------------------------------------------------------------------- bad arguments

@@ -137,7 +137,7 @@ class HTTPTransport:
       An `endpoint_url` serves both DynamoDB and DynamoDB Streams.
     - `aws_access_key_id`, `aws_secret_access_key`, `aws_session_token`: static credentials that
       win over the session's chain.
-    - `max_connections` (64): the connection pool. The engine queues calls in front of it; the
+    - `max_connections` (128): the connection pool. The engine queues calls in front of it; the
       timeouts below never count time spent waiting for a pooled connection.
     - `connect_timeout` (5 s): for setting up a connection (TCP and TLS).
     - `read_timeout` (30 s): the longest silence from the server once the request is sent.
@@ -158,7 +158,7 @@ class HTTPTransport:
         aws_access_key_id: str | None = None,
         aws_secret_access_key: str | None = None,
         aws_session_token: str | None = None,
-        max_connections: int = 64,
+        max_connections: int = 128,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
     ) -> None:

@@ -71,7 +71,7 @@ class Engine:
     - `retry`: a `RetryPolicy` for throttling, 5xx answers and dropped connections.
     - `connect_timeout` / `read_timeout`: seconds the default transport waits for a connection
       and for an answer (an answer that does not come in time may still have been applied).
-    - `max_connections`: the one concurrency limit: calls in flight at once (first come, first
+    - `max_connections` (128): the one concurrency limit: calls in flight at once (first come, first
       served beyond it), the HTTP connection pool, and the requests one `save(*objs)`,
       `load(...)`, batch or parallel scan sends at once.
     - `listeners`: callables receiving a `CallEvent` after every call (`engine.listeners` is the
@@ -90,7 +90,7 @@ class Engine:
         *,
         transport: Transport | None = None,
         retry: RetryPolicy | None = None,
-        max_connections: int = 64,
+        max_connections: int = 128,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         listeners: Sequence[Listener] = (),
