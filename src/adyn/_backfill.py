@@ -268,7 +268,7 @@ class _Run:
         self.live = _Counts()
         self.dirty = False
         # objects in flight across every segment (acquired by the page, released by the item)
-        self.slots = anyio.Semaphore(max(1, int(getattr(engine, "max_connections", 128))))
+        self.slots = anyio.Semaphore(engine.max_connections)
         self._last_progress = -math.inf
         self._reported: tuple[int, ...] = ()
         self.key_names = [s.name for s in self.schema.key_fields]

@@ -177,11 +177,12 @@ class _Source:
             # the comprehension's loop written out: no function call and frame for it (~60-75
             # ns an item, measured on 3.11, where a comprehension is a function of its own)
             each = element.inline.replace("@", f"{target}x")
-            emit(f"    {target} = {{}}" if codec.container == "dict" else f"    {target} = []")
             if codec.container == "dict":
+                emit(f"    {target} = {{}}")
                 emit(f"    for {target}k, {target}x in {av}['M'].items():")
                 emit(f"        {target}[{target}k] = {each}")
             else:
+                emit(f"    {target} = []")
                 emit(f"    for {target}x in {av}['L']:")
                 emit(f"        {target}.append({each})")
         elif codec.inline is not None:

@@ -76,6 +76,9 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 # The longest silence accepted from the server once the request is sent: DynamoDB answers in
 # milliseconds, and a longer wait only delays learning that a write's outcome is unknown.
 DEFAULT_READ_TIMEOUT = 30.0
+# HTTP/1.1 carries one request at a time per connection: N connections to a server answering in
+# L seconds carry at most N / L calls a second (128 and 5 ms: 25,600, above one core's worth).
+DEFAULT_MAX_CONNECTIONS = 128
 # Idle keep-alive connections are closed after this long, before the server's own idle timeout
 # can close them under a request that is being sent (a request lost that way is ambiguous).
 KEEPALIVE_TIMEOUT = 15.0
@@ -158,7 +161,7 @@ class HTTPTransport:
         aws_access_key_id: str | None = None,
         aws_secret_access_key: str | None = None,
         aws_session_token: str | None = None,
-        max_connections: int = 128,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
     ) -> None:

@@ -16,7 +16,7 @@ from ._calls import Caller
 from ._concurrency import run_bounded
 from ._context import Context
 from ._entities import stream_router
-from ._http import HTTPTransport
+from ._http import DEFAULT_MAX_CONNECTIONS, HTTPTransport
 from ._unique import is_guard, is_guard_key
 from ._writes import WritePlan, plan_delete, plan_save, plan_update, unique_known
 from .batch import Batch, fill, load_objects
@@ -90,7 +90,7 @@ class Engine:
         *,
         transport: Transport | None = None,
         retry: RetryPolicy | None = None,
-        max_connections: int = 128,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         listeners: Sequence[Listener] = (),
