@@ -17,7 +17,7 @@ nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).parent
 SERVERS = ROOT / "tests" / "servers"
-LINTED = ["src", "tests", "examples", "benchmarks", "noxfile.py"]
+LINTED = ["src", "tests", "examples", "benchmarks", "noxfile.py", "hatch_build.py"]
 EXTRAS = nox.project.load_toml(ROOT / "pyproject.toml")["project"]["optional-dependencies"]
 
 

@@ -4,13 +4,18 @@
 sends any other item (an absent attribute, a NULL, another DynamoDB type, a rare number form,
 bad base64...) through the careful path. Either way the user sees the same object: the same
 `__dict__` (values, types and order), the same `model_fields_set`, the same change-tracking
-state, or the same error.
+state, or the same error. The decoder is compiled (adyn._cdecode, where the extension is built)
+or generated Python (ADYN_PURE_PYTHON=1, or no C compiler at install): every comparison here
+holds for both.
 """
 
 from __future__ import annotations
 
 import copy
+import gc
 import pickle
+import sys
+import tracemalloc
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -24,7 +29,7 @@ from pydantic import BaseModel, PrivateAttr
 
 from _models import Everything
 from _shop import Customer, Order
-from adyn import HashKey, InvalidItem, Model, RangeKey
+from adyn import Codec, HashKey, InvalidItem, Model, RangeKey, _decoder
 from adyn._decoder import compile_object_decoder
 from adyn._tracking import expand
 from adyn._writes import plan_save
@@ -145,8 +150,41 @@ def _describe(value: Any) -> Any:
     return (type(value), repr(value))
 
 
+_compiled: dict[tuple[int, bool], Any] = {}
+
+
+def decoder_of(schema: ModelSchema, native: bool) -> Any:
+    """The schema's whole-item decoder, compiled (`native`) or generated, as the schema makes
+    it (falling back to its careful path)."""
+    key = (id(schema), native)
+    if key not in _compiled:
+        tag = None
+        if schema.entity_wire is not None and schema.family is not None:
+            assert schema.family.attribute is not None
+            tag = (schema.family.attribute, schema.entity_wire)
+        fields = [(s.name, s.wire, s.codec, s.tracker) for s in schema.fields.values()]
+        _compiled[key] = compile_object_decoder(
+            schema.model,
+            fields,
+            tag,
+            schema._private,
+            schema._private_factory,
+            schema._decode_carefully,
+            dict(schema._defaults),
+            native=native,
+        )
+    return _compiled[key]
+
+
 def assert_same(schema: ModelSchema, item: Any) -> None:
-    fast = _outcome(schema.decode_item, item)
+    """The schema's decoder, and both kinds of whole-item decoder, give what its careful path
+    gives `item`."""
+    for decode in (schema.decode_item, decoder_of(schema, True), decoder_of(schema, False)):
+        _assert_same(schema, decode, item)
+
+
+def _assert_same(schema: ModelSchema, decode: Any, item: Any) -> None:
+    fast = _outcome(decode, item)
     careful = _outcome(schema._decode_carefully, item)
     if isinstance(careful, Exception):
         assert type(fast) is type(careful) and str(fast) == str(careful)
@@ -278,8 +316,16 @@ def test_a_loaded_objects_dict_is_a_dict_of_its_own() -> None:
     assert c == PAGE and c.model_dump() == PAGE.model_dump()
 
 
-def _generated_only(schema: ModelSchema) -> Any:
-    """The schema's generated decoder with no way back to the careful path."""
+def test_the_test_environment_decodes_with_the_compiled_decoder() -> None:
+    # the project's install builds adyn._cdecode (hatch_build.py); a silent build failure would
+    # leave every test here on the generated decoder alone
+    assert _decoder._cdecode is not None and _decoder.NATIVE
+    assert type(schema_of(Page)._decode_whole) is _decoder._cdecode.Decoder
+
+
+def _generated_only(schema: ModelSchema, native: bool) -> Any:
+    """The schema's whole-item decoder (compiled or generated) with no way back to the careful
+    path."""
 
     def careful(item: Any) -> Any:
         raise AssertionError("the careful path was taken")
@@ -293,13 +339,15 @@ def _generated_only(schema: ModelSchema) -> Any:
         schema._private_factory,
         careful,
         dict(schema._defaults),
+        native=native,
     )
 
 
+@pytest.mark.parametrize("native", [True, False], ids=["compiled", "generated"])
 @settings(max_examples=200, deadline=None)
 @given(everything, st.data())
 def test_items_lacking_fields_with_defaults_take_the_generated_path_and_load_the_same(
-    obj: Everything, data: st.DataObject
+    native: bool, obj: Everything, data: st.DataObject
 ) -> None:
     schema = schema_of(Everything)
     if obj.address is not None and obj.address.zip is None:  # a nested model lacking a member:
@@ -308,7 +356,7 @@ def test_items_lacking_fields_with_defaults_take_the_generated_path_and_load_the
     optional = [s.wire for s in schema.fields.values() if s.missing is not None and s.wire in item]
     for wire in data.draw(st.lists(st.sampled_from(optional), unique=True)) if optional else []:
         del item[wire]
-    fast, careful = _generated_only(schema)(item), schema._decode_carefully(item)
+    fast, careful = _generated_only(schema, native)(item), schema._decode_carefully(item)
     assert _describe(fast) == _describe(careful)
     assert list(fast.__dict__) == list(careful.__dict__)  # defaults last, as careful puts them
     assert fast.__adyn_state__ == careful.__adyn_state__
@@ -317,10 +365,13 @@ def test_items_lacking_fields_with_defaults_take_the_generated_path_and_load_the
     )
 
 
-def test_an_item_lacking_a_default_field_tracks_changes_like_one_read_carefully() -> None:
+@pytest.mark.parametrize("native", [True, False], ids=["compiled", "generated"])
+def test_an_item_lacking_a_default_field_tracks_changes_like_one_read_carefully(
+    native: bool,
+) -> None:
     schema = schema_of(Page)
     item = {k: v for k, v in _wire(schema, PAGE).items() if k != "note"}
-    obj = _generated_only(schema)(item)
+    obj = _generated_only(schema, native)(item)
     assert obj.note is None and "note" not in obj.model_fields_set
     assert list(obj.__dict__)[-1] == "note"
     assert plan_save(schema, "t", obj).request == {}
@@ -412,18 +463,101 @@ nested_objects = st.builds(
 )
 
 
+@pytest.mark.parametrize("native", [True, False], ids=["compiled", "generated"])
 @settings(max_examples=200, deadline=None)
 @given(nested_objects, st.data())
 def test_nested_containers_load_through_the_generated_loops_as_the_careful_path_loads_them(
-    obj: Nested, data: st.DataObject
+    native: bool, obj: Nested, data: st.DataObject
 ) -> None:
     schema = schema_of(Nested)
     item = _wire(schema, obj)
     if data.draw(st.booleans()):
         item.pop("maybe", None)  # a defaulted field the item lacks: still the generated path
-    fast, careful = _generated_only(schema)(item), schema._decode_carefully(item)
+    fast, careful = _generated_only(schema, native)(item), schema._decode_carefully(item)
     assert _describe(fast) == _describe(careful)
     assert fast.__adyn_state__ == careful.__adyn_state__
     assert_same(schema, item)
     _spoil(item, data, ["grid", "groups", "rows", "maybe"])
     assert_same(schema, item)
+
+
+# ---------------------------------------------------------------- the compiled decoder's care
+
+_UNDER_DECODE: list[dict[str, Any]] = []
+
+
+def _emptying_decode(text: str) -> str:
+    """A custom codec's decode that empties the item being decoded, and each of its values."""
+    for item in _UNDER_DECODE:
+        for value in item.values():
+            if isinstance(value, dict):
+                value.clear()
+        item.clear()
+    return text
+
+
+class Meddling(Model):
+    class Meta:
+        table_name = "decode_whole_meddling"
+
+    pk: Annotated[str, HashKey()]
+    first: Inner
+    odd: Annotated[str, Codec("S", encode=str, decode=_emptying_decode)]
+    later: list[int]
+    last: dict[str, str]
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["compiled", "generated"])
+def test_a_codec_that_empties_the_item_while_it_is_decoded_gets_the_careful_error(
+    native: bool,
+) -> None:
+    # the compiled decoder holds what it reads: code run by a codec cannot free it under it
+    schema = schema_of(Meddling)
+    whole = {
+        "pk": {"S": "p"},
+        "first": {"M": {"street": {"S": "s"}, "n": {"N": "1"}}},
+        "odd": {"S": "x"},
+        "later": {"L": [{"N": "1"}, {"N": "2"}]},
+        "last": {"M": {"k": {"S": "v"}}},
+    }
+    item = orjson.loads(orjson.dumps(whole))
+    _UNDER_DECODE[:] = [item]
+    try:
+        with pytest.raises(InvalidItem) as raised:
+            decoder_of(schema, native)(item)
+    finally:
+        _UNDER_DECODE.clear()
+    assert raised.value.model == "Meddling" and item == {}
+    assert decoder_of(schema, native)(orjson.loads(orjson.dumps(whole))).later == [1, 2]
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["compiled", "generated"])
+def test_decoding_keeps_nothing_of_the_items_it_read_or_refused(native: bool) -> None:
+    schema = schema_of(Page)
+    decode = decoder_of(schema, native)
+    whole = _wire(schema, PAGE)
+    lacking = {k: v for k, v in whole.items() if k != "note"}
+    spoiled = [{**whole, "count": odd} for odd in ODD] + [{**whole, "inner": {"M": {}}}]
+    items = orjson.loads(orjson.dumps([whole, lacking, *spoiled]))
+
+    def decode_all() -> None:
+        for item in items:
+            _outcome(decode, item)
+        schema.decode_page(items[:2] * 40)  # a page: the compiled decoder's own loop
+
+    decode_all()  # caches, interned names
+    gc.collect()
+    values = [v for item in items for v in item.values() if isinstance(v, dict)]  # (not 7)
+    references = [sys.getrefcount(value) for value in values]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(300):
+            decode_all()
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # one object kept per decode would be 300 * 20 items * >= 16 bytes
+    assert grown < 16 * 1024, grown
+    assert [sys.getrefcount(value) for value in values] == references

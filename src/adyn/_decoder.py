@@ -9,21 +9,35 @@ exception sends the item through the careful per-field loop, which handles the r
 
 from __future__ import annotations
 
+import binascii
 import datetime as dt
 import itertools
+import os
 import sys
+import uuid
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any
 
 from ._tracking import (
     ATOM,
     LAZY_FIELDS_SET,
+    MAP_INLINE,
     MODEL_INLINE,
+    SEQUENCE_INLINE,
     WIRE,
     Tracker,
     set_fields_set,
 )
-from .codecs import DATETIME, INLINE_NAMES, FieldCodec
+from .codecs import BOOL, BYTES, DATETIME, DECIMAL, FLOAT, INLINE_NAMES, INT, STR, UUID_, FieldCodec
+
+try:  # the compiled twin of the generated decoder (optional: see _cdecode.c)
+    from . import _cdecode
+except ImportError:  # a build without a C compiler: the generated decoder alone
+    _cdecode = None  # type: ignore[assignment]
+
+# ADYN_PURE_PYTHON=1: decode with the generated Python functions even where _cdecode is built
+NATIVE = _cdecode is not None and os.environ.get("ADYN_PURE_PYTHON", "") in ("", "0")
 
 Wire = dict[str, Any]
 
@@ -200,6 +214,7 @@ def compile_object_decoder(
     private_factory: Callable[[], dict[str, Any]] | None,
     careful: Callable[[Wire], Any],
     defaults: dict[str, Callable[[], Any]] | None = None,
+    native: bool = NATIVE,
 ) -> Callable[[Wire], Any]:
     """`(field name, wire name, codec, tracker)` -> a function from a stored item to the loaded
     object, its state (see _tracking.py) set.
@@ -214,8 +229,18 @@ def compile_object_decoder(
     A field with a default (`defaults`: field name -> what makes it) may be absent: its slot is
     None, it is left out of the fields set and its default goes at the end of `__dict__`, after
     the fields read, in field order, as `careful` puts it.
+
+    With `native` (the default where adyn._cdecode is built), the decoder is the compiled
+    `_cdecode.Decoder` of the same plan: it gives what the generated function gives, and has a
+    `page(items)` method besides.
     """
     defaults = defaults or {}
+    if native:
+        plan = native_plan(
+            model, fields, discriminator, private, private_factory, careful, defaults
+        )
+        decoder: Callable[[Wire], Any] = _cdecode.Decoder(plan)
+        return decoder
     source = _Source()
     namespace, emit = source.namespace, source.lines.append
     emit("def decode(item):")
@@ -295,3 +320,111 @@ def compile_object_decoder(
     exec("\n".join(source.lines), namespace)
     function: Callable[[Wire], Any] = namespace["decode"]
     return function
+
+
+# ---------------------------------------------------------------- the compiled decoder's plan
+
+# How _cdecode makes a value from its attribute `av` (keep in step with _cdecode.c)
+K_TAKE, K_INT, K_FLOAT, K_CALL_TAG, K_DATETIME, K_SET, K_FROZENSET = range(7)
+K_LIST, K_DICT, K_MODEL, K_DECODE = range(7, 11)
+# ... and a field's part of the state
+P_ATOM, P_WIRE, P_SEQ, P_MAP, P_MODEL, P_FREEZE = range(6)
+
+# The codecs whose inline expression _cdecode does itself, as value specs
+_SCALAR_SPECS: dict[int, tuple[Any, ...]] = {
+    id(STR): (K_TAKE, "S"),
+    id(BOOL): (K_TAKE, "BOOL"),
+    id(INT): (K_INT, "N"),
+    id(FLOAT): (K_FLOAT, "N"),
+    id(DECIMAL): (K_CALL_TAG, "N", Decimal),
+    id(BYTES): (K_CALL_TAG, "B", binascii.a2b_base64),
+    id(UUID_): (K_CALL_TAG, "S", uuid.UUID),
+    id(DATETIME): (K_DATETIME, "S", dt.datetime.fromisoformat, dt.UTC),
+}
+_SET_SPECS = {"set(@['SS'])": (K_SET, "SS"), "frozenset(@['SS'])": (K_FROZENSET, "SS")}
+
+
+def _setter_spec(cls: type[Any], attribute: str) -> tuple[Any, str]:
+    """(the data descriptor `object.__setattr__` finds first in `cls`'s MRO, or None; the
+    attribute's name): what `_Source.setter` calls, for _cdecode."""
+    found = next((k.__dict__[attribute] for k in cls.__mro__ if attribute in k.__dict__), None)
+    if found is None or not hasattr(type(found), "__set__"):
+        return None, attribute
+    return found, attribute
+
+
+def _model_spec(cls: type[Any], members: tuple[Any, ...], names: frozenset[str]) -> Any:
+    lazy = getattr(cls, "__pydantic_fields_set__", None) is LAZY_FIELDS_SET
+    fields_setter = (set_fields_set.__self__, "__pydantic_fields_set__")
+    setters = (
+        _setter_spec(cls, "__dict__"),
+        fields_setter if lazy else _setter_spec(cls, "__pydantic_fields_set__"),
+        _setter_spec(cls, "__pydantic_extra__"),
+        _setter_spec(cls, "__pydantic_private__"),
+    )
+    holder = _shared_keys([member[0] for member in members])
+    keys = None if holder is None else holder.__dict__
+    return (cls, cls.__new__, keys, members, names, lazy, setters), holder
+
+
+def _value_spec(codec: FieldCodec, seen: frozenset[int], keep: list[Any]) -> tuple[Any, ...]:
+    """What `_Source.value` writes for `codec`, as a value spec for _cdecode."""
+    scalar = _SCALAR_SPECS.get(id(codec))
+    if scalar is not None:
+        return scalar
+    if _plain_model(codec) and id(codec) not in seen and codec.fields is not None:
+        seen = seen | {id(codec)}
+        members = tuple(
+            (name, wire, _value_spec(member, seen, keep), P_ATOM, None, None)
+            for name, (wire, member) in codec.fields.items()
+        )
+        spec, holder = _model_spec(codec.python_type, members, frozenset(codec.fields))
+        keep.append(holder)
+        return (K_MODEL, "M", spec)
+    element = codec.element
+    if codec.container is not None and element is not None and element.inline is not None:
+        each = _value_spec(element, seen, keep)
+        if each[0] != K_DECODE:  # (a codec's decode may take a NULL member its inline refuses)
+            return (K_LIST, "L", each) if codec.container == "list" else (K_DICT, "M", each)
+    if codec.inline is not None and codec.inline in _SET_SPECS:
+        return _SET_SPECS[codec.inline]
+    return (K_DECODE, codec.decode)
+
+
+def _part_spec(tracker: Tracker) -> tuple[int, Any]:
+    """How `compile_object_decoder` makes a field's part of the state, for _cdecode."""
+    if tracker.kind == WIRE:
+        return P_WIRE, None
+    if tracker.kind == ATOM:
+        return P_ATOM, None
+    inline = {SEQUENCE_INLINE: P_SEQ, MAP_INLINE: P_MAP, MODEL_INLINE: P_MODEL}.get(tracker.inline)
+    return (P_FREEZE, tracker.freeze) if inline is None else (inline, None)
+
+
+def native_plan(
+    model: type[Any],
+    fields: Sequence[tuple[str, str, FieldCodec, Tracker]],
+    discriminator: tuple[str, Wire] | None,
+    private: dict[str, Any],
+    private_factory: Callable[[], dict[str, Any]] | None,
+    careful: Callable[[Wire], Any],
+    defaults: dict[str, Callable[[], Any]],
+) -> tuple[Any, ...]:
+    """`compile_object_decoder`'s decoder as the plan `_cdecode.Decoder` runs."""
+    keep: list[Any] = []
+    members = []
+    for name, wire, codec, tracker in fields:
+        part, freeze = _part_spec(tracker)
+        value = _value_spec(codec, frozenset(), keep)
+        members.append((name, wire, value, part, freeze, defaults.get(name)))
+    spec, holder = _model_spec(model, tuple(members), frozenset(name for name, *_ in fields))
+    keep.append(holder)
+    private_value: Any = None  # private_kind 0: None; 1: a copy of private; 2: a factory's
+    private_kind = 0
+    if private_factory is not None:
+        private_kind, private_value = 2, private_factory
+    elif private:
+        private_kind, private_value = 1, private
+    attribute, entity_wire = discriminator if discriminator is not None else (None, None)
+    state_setter = _setter_spec(model, "__adyn_state__")
+    return (spec, state_setter, private_kind, private_value, attribute, entity_wire, careful, keep)

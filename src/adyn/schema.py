@@ -624,6 +624,9 @@ class ModelSchema:
         """
         whole = self._decode_whole if projected is None else None
         if whole is not None:
+            page = getattr(whole, "page", None)  # the compiled decoder's loop (_cdecode)
+            if page is not None and type(items) is list:
+                return page(items) if len(items) < 64 else build_paused(lambda: page(items))
             if len(items) < 64:
                 return [whole(item) for item in items]
             return build_paused(lambda: [whole(item) for item in items])
