@@ -740,11 +740,22 @@ Decoder_call(Decoder *self, PyObject *args, PyObject *kwargs)
     return decode_one(self, item);
 }
 
-PyDoc_STRVAR(page_doc, "page(items) -> the list of the objects of a list of items, in order.");
+PyDoc_STRVAR(page_doc,
+             "page(items, consume=False) -> the objects of a list of items, in order.\n\n"
+             "With consume, each item's place in the list becomes None once its object is\n"
+             "built, so that a page nobody else holds is freed while it is decoded.");
 
 static PyObject *
-Decoder_page(Decoder *self, PyObject *items)
+Decoder_page(Decoder *self, PyObject *const *args, Py_ssize_t nargs)
 {
+    if (nargs < 1 || nargs > 2) {
+        PyErr_SetString(PyExc_TypeError, "page() takes a list of items and consume");
+        return NULL;
+    }
+    PyObject *items = args[0];
+    int consume = nargs == 2 ? PyObject_IsTrue(args[1]) : 0;
+    if (consume < 0)
+        return NULL;
     if (!PyList_Check(items)) {
         PyErr_SetString(PyExc_TypeError, "page() takes a list of items");
         return NULL;
@@ -767,6 +778,11 @@ Decoder_page(Decoder *self, PyObject *items)
             return NULL;
         }
         PyList_SET_ITEM(out, i, obj);
+        if (consume && i < PyList_GET_SIZE(items)) {
+            PyObject *done = PyList_GET_ITEM(items, i);
+            PyList_SET_ITEM(items, i, Py_NewRef(Py_None));
+            Py_DECREF(done);
+        }
     }
     return out;
 }
@@ -830,7 +846,7 @@ Decoder_dealloc(Decoder *self)
 }
 
 static PyMethodDef Decoder_methods[] = {
-    {"page", (PyCFunction)Decoder_page, METH_O, page_doc},
+    {"page", (PyCFunction)(void (*)(void))Decoder_page, METH_FASTCALL, page_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -23,6 +23,7 @@ import orjson
 from ._concurrency import Ahead, run_bounded
 from ._context import Context
 from ._entities import decode_pairs
+from ._owned import sole_pages
 from ._unique import guard_filter
 from .codecs import CodecError, check_text, number_text
 from .errors import InvalidQuery, MultipleResults, NotFound
@@ -491,9 +492,11 @@ class _Search(Generic[M]):
             )
         return self._pages()
 
-    def _decode(self, kept: list[Any], plain: bool, projected: frozenset[str] | None) -> list[Any]:
+    def _decode(
+        self, kept: list[Any], plain: bool, projected: frozenset[str] | None, sole: bool = False
+    ) -> list[Any]:
         if plain:
-            return self._schema.decode_page(kept, projected)
+            return self._schema.decode_page(kept, projected, consume=sole)
         return decode_pairs(kept, projected)
 
     async def _pages(self, read_ahead: bool = True) -> AsyncGenerator[Page[M], None]:
@@ -521,6 +524,7 @@ class _Search(Generic[M]):
                         await ahead[1].aclose()
                     responses = await self._fetch_all(batch, positions)
                 ahead = None
+                sole = sole_pages(responses)  # before anything else refers to a response
                 turn = batch[-1] + 1
                 consumed = _consumed(self.operation, responses)
                 if read_ahead:
@@ -534,7 +538,7 @@ class _Search(Generic[M]):
                     if pending and (left is None or left > 0):
                         nxt = _turn_of(pending, turn, window)
                         ahead = (nxt, Ahead(self._fetch_all(nxt, upcoming)))
-                for i, response in zip(batch, responses, strict=True):
+                for i, response, alone in zip(batch, responses, sole, strict=True):
                     raw = response.get("Items", [])
                     last = response.get("LastEvaluatedKey")
                     # the entity of each item, when the server did not filter by it
@@ -553,7 +557,7 @@ class _Search(Generic[M]):
                     positions[i] = last if last else _DONE
                     if remaining is not None:
                         remaining -= len(kept)
-                    items = self._decode(kept, pairs is None, projected)
+                    items = self._decode(kept, pairs is None, projected, alone and kept is raw)
                     finished = all(p == _DONE for p in positions)
                     yield Page(
                         items, None if finished else encode_token(positions, self._share), consumed

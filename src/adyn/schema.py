@@ -616,17 +616,23 @@ class ModelSchema:
             return self.decode_item(item)
         return self.family.read(self, item, table)
 
-    def decode_page(self, items: list[Wire], projected: frozenset[str] | None = None) -> list[Any]:
+    def decode_page(
+        self, items: list[Wire], projected: frozenset[str] | None = None, consume: bool = False
+    ) -> list[Any]:
         """Decode a page of items; a large page without the garbage collector walking it.
 
         Decoding allocates many objects that all survive; the collector would scan them again
         and again for nothing, and once more right after a plain pause (see `_gc`).
+        `consume`: nothing else holds `items` (see `_owned`); the compiled decoder may replace
+        each item with None once its object is built.
         """
         whole = self._decode_whole if projected is None else None
         if whole is not None:
             page = getattr(whole, "page", None)  # the compiled decoder's loop (_cdecode)
             if page is not None and type(items) is list:
-                return page(items) if len(items) < 64 else build_paused(lambda: page(items))
+                if len(items) < 64:
+                    return page(items, consume)  # type: ignore[no-any-return]
+                return build_paused(lambda: page(items, consume))
             if len(items) < 64:
                 return [whole(item) for item in items]
             return build_paused(lambda: [whole(item) for item in items])
