@@ -101,6 +101,13 @@ def _shared_keys(names: Sequence[str]) -> Any:
     return holder
 
 
+def _data_descriptor(cls: type[Any], attribute: str) -> Any:
+    """The data descriptor `object.__setattr__` finds first for `attribute` in `cls`'s MRO, or
+    None (then it sets the attribute by name)."""
+    found = next((k.__dict__[attribute] for k in cls.__mro__ if attribute in k.__dict__), None)
+    return found if found is not None and hasattr(type(found), "__set__") else None
+
+
 class _Source:
     """The text of a generated whole-item decoder, built up field by field."""
 
@@ -123,10 +130,8 @@ class _Source:
         (which skips the lookup by name)."""
 
         def statement(attribute: str, target: str, value: str) -> str:
-            found = next(
-                (k.__dict__[attribute] for k in cls.__mro__ if attribute in k.__dict__), None
-            )
-            if found is None or not hasattr(type(found), "__set__"):
+            found = _data_descriptor(cls, attribute)
+            if found is None:
                 return f"set_attr({target}, {attribute!r}, {value})"
             return f"{self.name(found.__set__, 'put')}({target}, {value})"
 
@@ -345,12 +350,9 @@ _SET_SPECS = {"set(@['SS'])": (K_SET, "SS"), "frozenset(@['SS'])": (K_FROZENSET,
 
 
 def _setter_spec(cls: type[Any], attribute: str) -> tuple[Any, str]:
-    """(the data descriptor `object.__setattr__` finds first in `cls`'s MRO, or None; the
-    attribute's name): what `_Source.setter` calls, for _cdecode."""
-    found = next((k.__dict__[attribute] for k in cls.__mro__ if attribute in k.__dict__), None)
-    if found is None or not hasattr(type(found), "__set__"):
-        return None, attribute
-    return found, attribute
+    """(the data descriptor or None, the attribute's name): what `_Source.setter` calls, for
+    _cdecode."""
+    return _data_descriptor(cls, attribute), attribute
 
 
 def _model_spec(cls: type[Any], members: tuple[Any, ...], names: frozenset[str]) -> Any:
