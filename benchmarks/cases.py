@@ -36,6 +36,9 @@ METRICS: dict[str, tuple[str, str]] = {  # name -> (label, better: "lower" | "hi
     "heap": ("Python heap / object", "lower"),
     "rss": ("RSS / object", "lower"),
     "gc_tracked": ("GC-tracked objects / object", "lower"),
+    # the decode case: a bare orjson.loads of the same body, timed in the contender's own
+    # process, each one right after one of the contender's operations (see worker._settled)
+    "parse_here": ("orjson.loads here", "lower"),
 }
 
 
@@ -89,7 +92,14 @@ class Case:
 
 CASES: tuple[Case, ...] = (
     Case("query_1000", "1,000-item Query page into models (full call)", 8, 1, settle=True),
-    Case("decode_1000", "1,000-item page body into models (decode step only)", 8, 1, settle=True),
+    Case(
+        "decode_1000",
+        "1,000-item page body into models (decode step only)",
+        8,
+        1,
+        settle=True,
+        figures=("cpu", "parse_here"),
+    ),
     # 300 calls a repetition: at a few hundred microseconds a call, shorter repetitions move
     # with every burst of load on a shared machine.
     Case("put_one", "encode and put one 20-attribute item", 300, 20, unit="put"),
