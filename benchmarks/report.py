@@ -178,19 +178,15 @@ def _metric(results: Results, case: str, key: str, metric: str) -> float | None:
     return None if result is None else result.median(metric)
 
 
-def _versus(case: str, top: str, bottom: str, metric: str = "cpu") -> Measure:
-    def measure(results: Results, stream: dict[str, Any] | None) -> tuple[float | None, str]:
-        a, b = _metric(results, case, top, metric), _metric(results, case, bottom, metric)
-        return (None if a is None or b is None or b == 0 else a / b), ""
-
-    return measure
-
-
-def _within(case: str, key: str, top: str, bottom: str) -> Measure:
-    """One contender's `top` figure over its own `bottom` figure, measured in the same process."""
+def _versus(
+    case: str, top: str, bottom: str, metric: str = "cpu", bottom_metric: str | None = None
+) -> Measure:
+    """`top`'s `metric` over `bottom`'s (`bottom_metric`, when that is another figure: e.g.
+    one contender's figure over another figure measured in its own process)."""
 
     def measure(results: Results, stream: dict[str, Any] | None) -> tuple[float | None, str]:
-        a, b = _metric(results, case, key, top), _metric(results, case, key, bottom)
+        a = _metric(results, case, top, metric)
+        b = _metric(results, case, bottom, bottom_metric or metric)
         return (None if a is None or b is None or b == 0 else a / b), ""
 
     return measure
@@ -271,7 +267,7 @@ def goals(peers: Callable[[], Sequence[str]]) -> list[Goal]:
             "1,000-item page body into models: adyn's CPU / bare orjson.loads (same process)",
             2.0,
             False,
-            _within("decode_1000", ADYN, "cpu", "parse_here"),
+            _versus("decode_1000", ADYN, ADYN, "cpu", "parse_here"),
         ),
         Goal(
             "#8",
