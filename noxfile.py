@@ -1,7 +1,8 @@
 """Project tasks: `python3 -m nox -s ci` runs everything CI runs; `-s demo` runs the demo.
 
 Sessions: lint, typecheck, tests, docs, ci (all of them, plus a benchmark smoke run, in one
-environment), demo, bench, plugin (the typing tests on the oldest and newest supported mypy).
+environment), demo, bench, plugin (the typing tests on the oldest and newest supported mypy),
+pythons (the tests on Python 3.12 and 3.13).
 Arguments after `--` go to pytest (tests, ci) or to the benchmarks (bench).
 """
 
@@ -79,6 +80,14 @@ def plugin(session: nox.Session, mypy: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite on moto and dynalite (and $ADYN_TEST_ENDPOINT when set)."""
+    session.install(".[test]")
+    run_tests(session)
+
+
+@nox.session(python=["3.12", "3.13"])
+def pythons(session: nox.Session) -> None:
+    """The test suite on the other supported interpreters (opt-in: CI runs 3.11 only, to stay
+    within its time; each builds the compiled decoder for its interpreter)."""
     session.install(".[test]")
     run_tests(session)
 
