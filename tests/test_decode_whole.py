@@ -16,7 +16,9 @@ import gc
 import inspect
 import os
 import pickle
+import subprocess
 import sys
+import textwrap
 import tracemalloc
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -327,6 +329,39 @@ def test_the_test_environment_decodes_with_the_compiled_decoder() -> None:
     else:
         assert _decoder.NATIVE
         assert type(schema_of(Page)._decode_whole) is _decoder._cdecode.Decoder
+
+
+def test_a_compiled_decoder_of_another_plan_version_is_left_unused() -> None:
+    # an editable install can leave an older build beside the sources: adyn then decodes with
+    # the generated functions instead of handing that build plans it does not read
+    script = textwrap.dedent(
+        """
+        import sys, types
+        stale = types.ModuleType("adyn._cdecode")
+        stale.VERSION = 0
+        sys.modules["adyn._cdecode"] = stale
+        from typing import Annotated
+        from adyn import HashKey, Model, _decoder
+        from adyn.schema import schema_of
+
+        class Thing(Model):
+            class Meta:
+                table_name = "things"
+
+            pk: Annotated[str, HashKey()]
+            n: int
+
+        thing = schema_of(Thing).decode_item({"pk": {"S": "a"}, "n": {"N": "3"}})
+        print(_decoder.NATIVE, _decoder._cdecode, thing.n)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop("ADYN_PURE_PYTHON", None)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "None", "3"]
 
 
 def _generated_only(schema: ModelSchema, native: bool) -> Any:

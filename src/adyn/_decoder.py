@@ -31,10 +31,14 @@ from ._tracking import (
 )
 from .codecs import BOOL, BYTES, DATETIME, DECIMAL, FLOAT, INLINE_NAMES, INT, STR, UUID_, FieldCodec
 
+PLAN_VERSION = 1  # the plan format of native_plan, which _cdecode.VERSION must match
+
 try:  # the compiled twin of the generated decoder (optional: see _cdecode.c)
     from . import _cdecode
 except ImportError:  # a build without a C compiler: the generated decoder alone
     _cdecode = None  # type: ignore[assignment]
+if _cdecode is not None and getattr(_cdecode, "VERSION", None) != PLAN_VERSION:
+    _cdecode = None  # type: ignore[assignment]  # a stale build (an old editable install)
 
 # ADYN_PURE_PYTHON=1: decode with the generated Python functions even where _cdecode is built
 NATIVE = _cdecode is not None and os.environ.get("ADYN_PURE_PYTHON", "") in ("", "0")
