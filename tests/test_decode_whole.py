@@ -34,7 +34,6 @@ from pydantic import BaseModel, PrivateAttr
 from _models import Everything
 from _shop import Customer, Order
 from adyn import Codec, HashKey, InvalidItem, Model, RangeKey, _decoder
-from adyn._decoder import compile_object_decoder
 from adyn._tracking import expand
 from adyn._writes import plan_save
 from adyn.schema import ModelSchema, schema_of
@@ -162,21 +161,7 @@ def decoder_of(schema: ModelSchema, native: bool) -> Any:
     it (falling back to its careful path)."""
     key = (id(schema), native)
     if key not in _compiled:
-        tag = None
-        if schema.entity_wire is not None and schema.family is not None:
-            assert schema.family.attribute is not None
-            tag = (schema.family.attribute, schema.entity_wire)
-        fields = [(s.name, s.wire, s.codec, s.tracker) for s in schema.fields.values()]
-        _compiled[key] = compile_object_decoder(
-            schema.model,
-            fields,
-            tag,
-            schema._private,
-            schema._private_factory,
-            schema._decode_carefully,
-            dict(schema._defaults),
-            native=native,
-        )
+        _compiled[key] = schema.compile_whole_decoder(native=native)
     return _compiled[key]
 
 
@@ -371,17 +356,7 @@ def _generated_only(schema: ModelSchema, native: bool) -> Any:
     def careful(item: Any) -> Any:
         raise AssertionError("the careful path was taken")
 
-    fields = [(s.name, s.wire, s.codec, s.tracker) for s in schema.fields.values()]
-    return compile_object_decoder(
-        schema.model,
-        fields,
-        None,
-        schema._private,
-        schema._private_factory,
-        careful,
-        dict(schema._defaults),
-        native=native,
-    )
+    return schema.compile_whole_decoder(careful, native=native)
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["compiled", "generated"])

@@ -17,7 +17,7 @@ import orjson
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
-from ._decoder import compile_object_decoder, compile_values_decoder
+from ._decoder import NATIVE, compile_object_decoder, compile_values_decoder
 from ._encoder import key_limit
 from ._entities import Family, family_for
 from ._gc import build_paused
@@ -168,6 +168,10 @@ class ModelSchema:
     )
     # item -> object for a whole item (projected is None), the fast way (see _decoder.py)
     _decode_whole: Callable[[Wire], Any] | None = None
+    # the compiled decoder's own loop over a page (items, consume) -> objects, or None
+    _page_whole: Callable[[list[Wire], bool], list[Any]] | None = None
+    # (discriminator attribute, this entity's wire value) on a shared table, else None
+    _tag: tuple[str, Wire] | None = None
     _defaults: list[tuple[str, Callable[[], Any]]] = field(default_factory=list)
     _private: dict[str, Any] = field(default_factory=dict)  # defaults of private attributes
     # private attributes with a factory or a mutable default: each object's own values
@@ -628,10 +632,10 @@ class ModelSchema:
         """
         whole = self._decode_whole if projected is None else None
         if whole is not None:
-            page = getattr(whole, "page", None)  # the compiled decoder's loop (_cdecode)
+            page = self._page_whole
             if page is not None and type(items) is list:
                 if len(items) < 64:
-                    return page(items, consume)  # type: ignore[no-any-return]
+                    return page(items, consume)
                 return build_paused(lambda: page(items, consume))
             if len(items) < 64:
                 return [whole(item) for item in items]
@@ -640,6 +644,23 @@ class ModelSchema:
         if len(items) < 64:
             return [decode(item, projected) for item in items]
         return build_paused(lambda: [decode(item, projected) for item in items])
+
+    def compile_whole_decoder(
+        self, careful: Callable[[Wire], Any] | None = None, native: bool = NATIVE
+    ) -> Callable[[Wire], Any]:
+        """This schema's whole-item decoder (see `compile_object_decoder`), compiled in C
+        (`native`) or generated; an item it does not expect goes to `careful` (by default the
+        careful path)."""
+        return compile_object_decoder(
+            self.model,
+            [(s.name, s.wire, s.codec, s.tracker) for s in self.fields.values()],
+            self._tag,
+            self._private,
+            self._private_factory,
+            self._decode_carefully if careful is None else careful,
+            dict(self._defaults),
+            native=native,
+        )
 
     def decode_returned(self, item: Wire | None) -> Any:
         """The object of an item DynamoDB sent back with an error; None if none came back.
@@ -1022,21 +1043,14 @@ def compile_model(cls: type[Model]) -> ModelSchema | None:
     for i, spec in enumerate(specs.values()):
         spec.slot = FIRST + i
         spec.tracker = compile_tracker(spec.codec)
-    tag = None
     if schema.entity_wire is not None and schema.family is not None:
         assert schema.family.attribute is not None
-        tag = (schema.family.attribute, schema.entity_wire)
-    schema._snapshot = compile_snapshot(list(specs.values()), tag)
+        schema._tag = (schema.family.attribute, schema.entity_wire)
+    schema._snapshot = compile_snapshot(list(specs.values()), schema._tag)
     if not validate_on_load:
-        schema._decode_whole = compile_object_decoder(
-            cls,
-            [(s.name, s.wire, s.codec, s.tracker) for s in specs.values()],
-            tag,
-            schema._private,
-            schema._private_factory,
-            schema._decode_carefully,
-            dict(schema._defaults),
-        )
+        whole = schema.compile_whole_decoder()
+        schema._decode_whole = whole
+        schema._page_whole = getattr(whole, "page", None)  # the compiled decoder's (_cdecode)
     schema.frozen_slots = tuple(s.slot for s in specs.values() if s.tracker.kind == "frozen")
     return schema
 
